@@ -1,0 +1,1 @@
+//! The audio engine: station preflight and (later) station hubs.

@@ -1,0 +1,65 @@
+//! The `alastor` command line: global flags, subcommands, and how each subcommand is dispatched.
+//! Every subcommand loads the same layered [`Config`]; `--stations`/`--data` override it last.
+
+pub mod check;
+pub mod data;
+pub mod stations;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Alastor: a self-hosted Discord radio bot.
+#[derive(Debug, Parser)]
+#[command(name = "alastor", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: ./alastor.toml when present].
+    #[arg(long, global = true, env = "ALASTOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Station packs folder (overrides `stations.dir`).
+    #[arg(long, global = true, env = "ALASTOR_STATIONS_DIR", value_name = "DIR")]
+    pub stations: Option<PathBuf>,
+    /// Data folder holding the store (overrides `data.dir`).
+    #[arg(long, global = true, env = "ALASTOR_DATA_DIR", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect, search and preflight the station catalog.
+    #[command(subcommand)]
+    Stations(stations::StationsCommand),
+    /// Export, import and check the guild store.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+impl Cli {
+    /// Loads the configuration and applies the command-line overrides.
+    pub fn load_config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref()).context("loading configuration")?;
+        if let Some(dir) = &self.stations {
+            config.stations.dir.clone_from(dir);
+        }
+        if let Some(dir) = &self.data {
+            config.data.dir.clone_from(dir);
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the parsed command line; the exit code tells scripts whether it went well.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.load_config()?;
+    crate::telemetry::init(&config.log);
+    match cli.command {
+        Command::Stations(command) => stations::run(command, &config),
+        Command::Data(command) => data::run(&command, &config),
+    }
+}

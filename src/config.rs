@@ -1,0 +1,418 @@
+//! Layered configuration: built-in defaults < `alastor.toml` < `ALASTOR_*` environment variables.
+//!
+//! Nested keys use `__` in the environment (`ALASTOR_DISCORD__DEV_GUILD=123`), durations are humantime
+//! strings (`"30s"`, `"5m"`), and `DISCORD_TOKEN` is accepted as the bot token. Unknown keys and bad values
+//! fail at start with the key, the value and what was expected. The token is a [`Secret`]: it never
+//! appears in `Debug` output or logs.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// File read when neither `--config` nor `ALASTOR_CONFIG` names one. Missing is fine; a broken one is not.
+pub const DEFAULT_CONFIG_FILE: &str = "alastor.toml";
+
+/// The whole configuration. Every field has a default, so no file is needed to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub discord: DiscordConfig,
+    pub stations: StationsConfig,
+    pub data: DataConfig,
+    pub log: LogConfig,
+    pub check: CheckConfig,
+}
+
+/// How the bot talks to Discord.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Bot token. Also read from `DISCORD_TOKEN`. *Defaults to none (required by `run`).*
+    pub token: Option<Secret>,
+    /// REST base URL of an HTTP proxy in front of Discord (e.g. a ratelimit proxy, or the test harness).
+    /// *Defaults to none: talk to discord.com directly.*
+    pub api_base: Option<String>,
+    /// Register commands in this guild only (instant updates while developing). *Defaults to none: global.*
+    pub dev_guild: Option<u64>,
+    /// Explicit sharding; *defaults to none: automatic (Discord's recommendation).*
+    pub shards: Option<ShardConfig>,
+}
+
+/// An explicit shard range of a fixed total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardConfig {
+    /// First shard id this process runs (inclusive).
+    pub first: u32,
+    /// Last shard id this process runs (inclusive).
+    pub last: u32,
+    /// Total shards across all processes.
+    pub total: u32,
+}
+
+/// Where station packs live and how they are watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StationsConfig {
+    /// Folder of station packs, read recursively. *Defaults to `./stations`.*
+    pub dir: PathBuf,
+    /// Watch the folder and reload on change. *Defaults to true.*
+    pub watch: bool,
+    /// Quiet time after the last change before a reload. *Defaults to 300ms.*
+    #[serde(with = "humantime_serde")]
+    pub reload_debounce: Duration,
+}
+
+impl Default for StationsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("stations"),
+            watch: true,
+            reload_debounce: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Folder holding `alastor.redb`. *Defaults to `./data`.*
+    pub dir: PathBuf,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data"),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human output on a terminal, plain (no ANSI, no timestamps) under systemd/journald.
+    #[default]
+    Auto,
+    /// Compact human output with colours.
+    Human,
+    /// Plain lines without ANSI or timestamps (journald adds its own).
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `RUST_LOG`-style filter; `RUST_LOG` itself wins when set. *Defaults to `info`.*
+    pub filter: String,
+    /// *Defaults to `auto`.*
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+/// Station preflight (`alastor stations check`, and before joining voice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckConfig {
+    /// Per-station budget: connect, follow playlists, read and decode. *Defaults to 10s.*
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Stations checked at once. *Defaults to 8.*
+    pub concurrency: usize,
+    /// Seconds of audio decoded to call a station healthy. *Defaults to 2s.*
+    #[serde(with = "humantime_serde")]
+    pub decode: Duration,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            concurrency: 8,
+            decode: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A string that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: call only where it is handed to the library that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A configuration that could not be loaded; the message names the key, the value and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path} was given but does not exist")]
+    MissingFile { path: PathBuf },
+    #[error("{}", render_figment_error(.0))]
+    Invalid(Box<figment::Error>),
+}
+
+const ENV_PREFIX: &str = "ALASTOR_";
+
+/// Environment variables that are command-line flags (clap reads them), not config keys.
+const ENV_FLAGS: &[&str] = &["config", "stations_dir", "data_dir"];
+
+impl Config {
+    /// Loads defaults < file < environment. `explicit_file` is `--config`/`ALASTOR_CONFIG`: it must exist;
+    /// the implicit `alastor.toml` in the working directory is optional.
+    pub fn load(explicit_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file = match explicit_file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_owned(),
+                });
+            }
+            Some(path) => path.to_owned(),
+            None => PathBuf::from(DEFAULT_CONFIG_FILE),
+        };
+        Self::from_figment(&Self::figment(&file))
+    }
+
+    /// The provider stack, exposed so tests can run it inside `figment::Jail`.
+    pub fn figment(file: &Path) -> Figment {
+        Figment::new()
+            .merge(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            .merge(
+                Env::raw()
+                    .only(&["DISCORD_TOKEN"])
+                    .map(|_| "discord.token".into()),
+            )
+            .merge(Env::prefixed(ENV_PREFIX).ignore(ENV_FLAGS).split("__"))
+    }
+
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: String, expected: &str| {
+            ConfigError::Invalid(Box::new(figment::Error::from(format!(
+                "invalid value `{value}` for key `{key}`: expected {expected}"
+            ))))
+        };
+        if self.check.concurrency == 0 {
+            return Err(invalid("check.concurrency", "0".into(), "at least 1"));
+        }
+        if let Some(shards) = &self.discord.shards
+            && (shards.first > shards.last || shards.last >= shards.total)
+        {
+            return Err(invalid(
+                "discord.shards",
+                format!("{}..={} of {}", shards.first, shards.last, shards.total),
+                "first <= last < total",
+            ));
+        }
+        if let Some(base) = &self.discord.api_base
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Err(invalid(
+                "discord.api_base",
+                base.clone(),
+                "an http:// or https:// URL",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The store file inside the data folder.
+    pub fn store_path(&self) -> PathBuf {
+        self.data.dir.join("alastor.redb")
+    }
+}
+
+/// figment's own messages already carry the key path and expectation; add where the value came from.
+fn render_figment_error(error: &figment::Error) -> String {
+    use std::fmt::Write as _;
+    let mut lines = Vec::new();
+    for e in error.clone() {
+        let mut line = String::from("invalid configuration: ");
+        if !e.path.is_empty() {
+            let _ = write!(line, "key `{}`: ", e.path.join("."));
+        }
+        let _ = write!(line, "{}", e.kind);
+        if let Some(meta) = &e.metadata {
+            match &meta.source {
+                Some(source) => {
+                    let _ = write!(line, " (in {source})");
+                }
+                // Env values have no file; name the exact variable the operator set.
+                None if !e.path.is_empty() && meta.name.contains(ENV_PREFIX) => {
+                    let var = format!("{ENV_PREFIX}{}", e.path.join("__").to_ascii_uppercase());
+                    let _ = write!(line, " (from environment variable `{var}`)");
+                }
+                None => {
+                    let _ = write!(line, " (from {})", meta.name);
+                }
+            }
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error; its size is not ours.
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load_in_jail() -> Result<Config, ConfigError> {
+        Config::from_figment(&Config::figment(Path::new(DEFAULT_CONFIG_FILE)))
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        Jail::expect_with(|_| {
+            let config = load_in_jail().map_err(|e| e.to_string())?;
+            assert_eq!(config, Config::default());
+            assert_eq!(config.stations.dir, PathBuf::from("stations"));
+            assert_eq!(config.store_path(), PathBuf::from("data/alastor.redb"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                r#"
+                [stations]
+                dir = "/srv/packs"
+                reload_debounce = "2s"
+                [check]
+                timeout = "5s"
+                concurrency = 3
+                "#,
+            )?;
+            jail.set_env("ALASTOR_CHECK__CONCURRENCY", "12");
+            jail.set_env("ALASTOR_DISCORD__DEV_GUILD", "42");
+            let config = load_in_jail().map_err(|e| e.to_string())?;
+            assert_eq!(config.stations.dir, PathBuf::from("/srv/packs"));
+            assert_eq!(config.stations.reload_debounce, Duration::from_secs(2));
+            assert_eq!(config.check.timeout, Duration::from_secs(5));
+            assert_eq!(config.check.concurrency, 12);
+            assert_eq!(config.discord.dev_guild, Some(42));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn discord_token_env_is_the_token_and_is_redacted() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DISCORD_TOKEN", "abc.def.ghi");
+            let config = load_in_jail().map_err(|e| e.to_string())?;
+            let token = config.discord.token.as_ref().expect("token");
+            assert_eq!(token.expose(), "abc.def.ghi");
+            let debug = format!("{config:?}");
+            assert!(
+                !debug.contains("abc.def.ghi"),
+                "token leaked into Debug: {debug}"
+            );
+            assert!(debug.contains("[redacted]"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cli_flag_env_vars_are_not_config_keys() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ALASTOR_STATIONS_DIR", "/elsewhere");
+            jail.set_env("ALASTOR_DATA_DIR", "/elsewhere");
+            jail.set_env("ALASTOR_CONFIG", "/elsewhere/alastor.toml");
+            load_in_jail().map_err(|e| e.to_string())?;
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_unknown_key_naming_it() {
+        Jail::expect_with(|jail| {
+            jail.create_file(DEFAULT_CONFIG_FILE, "[stations]\ndirectory = \"x\"\n")?;
+            let error = load_in_jail()
+                .expect_err("unknown key must fail")
+                .to_string();
+            assert!(error.contains("directory"), "{error}");
+            assert!(error.contains("stations"), "{error}");
+            assert!(error.contains("alastor.toml"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_bad_duration_with_key_value_and_expectation() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ALASTOR_CHECK__TIMEOUT", "soon");
+            let error = load_in_jail()
+                .expect_err("bad duration must fail")
+                .to_string();
+            assert!(error.contains("check.timeout"), "{error}");
+            assert!(error.contains("soon"), "{error}");
+            assert!(error.contains("ALASTOR_CHECK__TIMEOUT"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_zero_concurrency() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ALASTOR_CHECK__CONCURRENCY", "0");
+            let error = load_in_jail().expect_err("zero must fail").to_string();
+            assert!(error.contains("check.concurrency"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error() {
+        let error =
+            Config::load(Some(Path::new("/nonexistent/alastor.toml"))).expect_err("missing file");
+        assert!(error.to_string().contains("/nonexistent/alastor.toml"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Alastor: a self-hosted Discord radio bot.
+//!
+//! The crate is split by concern (see README, "Architecture"):
+//! - [`core`]: Discord-free domain logic (stations, search, store, player state, wizard, policy, limits).
+//! - [`audio`]: station hubs — upstream, decode, one Opus encode per station, fan-out to listeners.
+//! - [`config`]: layered configuration (defaults < `alastor.toml` < `ALASTOR_*` environment).
+//! - [`telemetry`]: tracing setup for terminals, journald and JSON.
+//! - [`cli`]: the `alastor` subcommands; `main.rs` only parses arguments and maps errors to exit codes.
+
+pub mod audio;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod telemetry;
