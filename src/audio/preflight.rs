@@ -339,9 +339,10 @@ async fn attempt(
     options: &ConnectOptions,
     report: &mut PreflightReport,
 ) -> Result<(), Failure> {
-    let upstream = open(client, url, options)
-        .await
-        .map_err(|e| Failure::from_connect(&e))?;
+    let upstream = open(client, url, options).await.map_err(|e| {
+        report.status = e.status();
+        Failure::from_connect(&e)
+    })?;
     report.url = Some(upstream.url.to_string());
     report.status = Some(upstream.status);
     report.shoutcast_v1 = upstream.shoutcast_v1;

@@ -92,6 +92,17 @@ pub struct Upstream {
     pub titles: watch::Receiver<Option<String>>,
 }
 
+impl ConnectError {
+    /// The HTTP status the failing response had, when one arrived.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::Stalled { status, .. } => *status,
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
@@ -111,7 +122,12 @@ pub enum ConnectError {
     #[error("{url}: no answer within {after:?}")]
     Timeout { url: Url, after: Duration },
     #[error("{url}: the server sent nothing for {after:?}")]
-    Stalled { url: Url, after: Duration },
+    Stalled {
+        url: Url,
+        after: Duration,
+        /// The status of the response that then went silent, when it got that far.
+        status: Option<u16>,
+    },
     #[error("{url}: the host name could not be resolved ({detail})")]
     Dns { url: Url, detail: String },
     #[error("{url}: TLS failed ({detail})")]
@@ -225,7 +241,7 @@ fn open_at<'a>(
         let content_type = head.get("content-type");
         let first = match body.next().await {
             Some(Ok(chunk)) => chunk,
-            Some(Err(e)) => return Err(io_error(&url, &e, options)),
+            Some(Err(e)) => return Err(io_error(&url, &e, options, Some(head.status))),
             None => return Err(ConnectError::Empty { url }),
         };
 
@@ -236,7 +252,7 @@ fn open_at<'a>(
                     depth: options.max_playlist_depth,
                 });
             }
-            let text = read_to_limit(first, body, &url, options).await?;
+            let text = read_to_limit(first, body, &url, options, head.status).await?;
             let parsed =
                 playlist::parse(kind, &text, &url).map_err(|source| ConnectError::Playlist {
                     url: url.clone(),
@@ -354,12 +370,13 @@ async fn read_to_limit(
     mut body: ByteStream,
     url: &Url,
     options: &ConnectOptions,
+    status: u16,
 ) -> Result<Vec<u8>, ConnectError> {
     let mut text = first.to_vec();
     while text.len() < MAX_PLAYLIST_BYTES {
         match body.next().await {
             Some(Ok(chunk)) => text.extend_from_slice(&chunk),
-            Some(Err(e)) => return Err(io_error(url, &e, options)),
+            Some(Err(e)) => return Err(io_error(url, &e, options, Some(status))),
             None => break,
         }
     }
@@ -367,11 +384,17 @@ async fn read_to_limit(
     Ok(text)
 }
 
-fn io_error(url: &Url, e: &io::Error, options: &ConnectOptions) -> ConnectError {
+fn io_error(
+    url: &Url,
+    e: &io::Error,
+    options: &ConnectOptions,
+    status: Option<u16>,
+) -> ConnectError {
     if e.kind() == io::ErrorKind::TimedOut {
         ConnectError::Stalled {
             url: url.clone(),
             after: options.stall_timeout,
+            status,
         }
     } else {
         ConnectError::Io {
