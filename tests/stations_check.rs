@@ -3,6 +3,7 @@
 //! stations fail (404, HTML, stall, dead primary URL). Never a public address: 127.0.0.1 only.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -161,10 +162,10 @@ async fn serve(
             );
             let metaint = metaint.filter(|_| wants_icy);
             if let Some(n) = metaint {
-                text.push_str(&format!("icy-metaint: {n}\r\n"));
+                let _ = write!(text, "icy-metaint: {n}\r\n");
             }
             for (k, v) in extra_headers {
-                text.push_str(&format!("{k}: {v}\r\n"));
+                let _ = write!(text, "{k}: {v}\r\n");
             }
             text.push_str("Connection: close\r\n\r\n");
             socket.write_all(text.as_bytes()).await?;
@@ -249,7 +250,10 @@ fn assert_tone(mono: &[f32], rate: u32, freq: f32) {
     assert!(ratio > 0.8, "{freq} Hz holds only {ratio:.3} of the energy");
     let (strongest, _) =
         tone::strongest(body, rate, &[330.0, 440.0, 660.0, 880.0]).expect("candidates");
-    assert_eq!(strongest, freq);
+    assert!(
+        (strongest - freq).abs() < 1.0,
+        "strongest tone {strongest} Hz"
+    );
 }
 
 fn assert_ok(report: &PreflightReport) {
@@ -422,7 +426,7 @@ async fn hls_media_playlist_with_adts_segments() {
     let mut playlist =
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:7\n".to_owned();
     for (i, segment) in segments.iter().enumerate() {
-        playlist.push_str(&format!("#EXTINF:1.0,\nseg{i}.aac\n"));
+        let _ = write!(playlist, "#EXTINF:1.0,\nseg{i}.aac\n");
         routes.push((format!("/hls/seg{i}.aac"), audio("audio/aac", segment)));
     }
     playlist.push_str("#EXT-X-ENDLIST\n");

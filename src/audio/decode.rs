@@ -254,6 +254,8 @@ fn open_track(format: &dyn FormatReader) -> Result<(u32, Box<dyn Decoder>, Strin
     Ok((track.id, decoder, name))
 }
 
+// One loop owning every symphonia error case reads better than the same arms spread over helpers.
+#[allow(clippy::too_many_lines)]
 fn decode_loop(
     reader: ChannelReader,
     hint: &Hint,
@@ -273,7 +275,7 @@ fn decode_loop(
             other => DecodeError::Probe(other.to_string()),
         })?;
     let mut format = probed.format;
-    let (mut track_id, mut decoder, mut codec) = open_track(format.as_ref())?;
+    let (mut track_id, mut codec_decoder, mut codec) = open_track(format.as_ref())?;
     let mut announced: Option<StreamInfo> = None;
     let mut consecutive_errors = 0u64;
     let mut samples: Option<SampleBuffer<f32>> = None;
@@ -283,7 +285,7 @@ fn decode_loop(
             Err(SymphoniaError::ResetRequired) => {
                 // Chained Ogg: a new logical stream (new song, maybe new parameters).
                 stats.resets.fetch_add(1, Ordering::Relaxed);
-                (track_id, decoder, codec) = open_track(format.as_ref())?;
+                (track_id, codec_decoder, codec) = open_track(format.as_ref())?;
                 announced = None;
                 samples = None;
                 continue;
@@ -303,7 +305,7 @@ fn decode_loop(
             continue;
         }
         stats.packets.fetch_add(1, Ordering::Relaxed);
-        let decoded = match decoder.decode(&packet) {
+        let decoded = match codec_decoder.decode(&packet) {
             Ok(decoded) => decoded,
             Err(SymphoniaError::DecodeError(e)) => {
                 stats.skipped.fetch_add(1, Ordering::Relaxed);
@@ -319,7 +321,7 @@ fn decode_loop(
             Err(SymphoniaError::IoError(e)) => return Err(read_error(&e)),
             Err(SymphoniaError::ResetRequired) => {
                 stats.resets.fetch_add(1, Ordering::Relaxed);
-                (track_id, decoder, codec) = open_track(format.as_ref())?;
+                (track_id, codec_decoder, codec) = open_track(format.as_ref())?;
                 announced = None;
                 samples = None;
                 continue;

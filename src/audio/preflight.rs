@@ -408,7 +408,7 @@ async fn attempt(
     };
     report.seconds_decoded += frames as f64 / f64::from(rate.max(1));
     report.packets_skipped = decoder.stats().skipped.load(Ordering::Relaxed);
-    report.title = titles.borrow().clone();
+    report.title.clone_from(&titles.borrow());
     if report.bitrate.is_none() && report.seconds_decoded > 0.5 {
         let bits = audio_bytes.load(Ordering::Relaxed) as f64 * 8.0;
         // Read-ahead makes this an upper bound; good enough to tell 64 from 128 from 320.

@@ -30,6 +30,8 @@ pub struct CheckArgs {
     pub timeout: Option<Duration>,
 }
 
+// Ownership comes from the dispatch in `stations.rs`, which hands every subcommand its arguments.
+#[allow(clippy::needless_pass_by_value)]
 pub fn run(args: CheckArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let load = super::stations::load_reporting(config)?;
     let mut stdout = std::io::stdout().lock();

@@ -96,9 +96,9 @@ pub fn decode_text(raw: &[u8]) -> String {
 /// Extracts `StreamTitle` from one metadata block (`StreamTitle='Artist - Song';StreamUrl='…';`).
 /// An empty title is `None`: stations send `StreamTitle='';` between songs or during ads.
 pub fn parse_stream_title(raw: &[u8]) -> Option<String> {
+    const KEY: &str = "StreamTitle='";
     let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     let text = decode_text(&raw[..end]);
-    const KEY: &str = "StreamTitle='";
     let start = text.find(KEY)? + KEY.len();
     let rest = &text[start..];
     // Titles may contain "'": cut at the "';" that starts the next key, else at the last "';", else the end.
@@ -301,7 +301,7 @@ mod tests {
             metaint in 1usize..50,
             cuts in proptest::collection::vec(1usize..40, 0..30),
         ) {
-            let titles: Vec<Option<String>> = (0..audio.len() / metaint + 1)
+            let titles: Vec<Option<String>> = (0..=audio.len() / metaint)
                 .map(|i| (i % 3 == 0).then(|| format!("T{i}")))
                 .collect();
             let title_refs: Vec<Option<&str>> = titles.iter().map(Option::as_deref).collect();

@@ -90,11 +90,14 @@ pub fn detect(content_type: Option<&str>, url: &Url, body_start: &[u8]) -> Optio
     if mime.starts_with("audio/") || mime.starts_with("application/ogg") {
         return None;
     }
-    let path = url.path().to_ascii_lowercase();
-    if path.ends_with(".pls") {
+    let extension = std::path::Path::new(url.path())
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if extension.as_deref() == Some("pls") {
         return Some(PlaylistKind::Pls);
     }
-    if path.ends_with(".m3u") || path.ends_with(".m3u8") {
+    if matches!(extension.as_deref(), Some("m3u" | "m3u8")) {
         // A bare `http://…` line list without #EXTM3U still counts when the URL says so.
         if head.starts_with("http://") || head.starts_with("https://") || head.starts_with('#') {
             return Some(PlaylistKind::M3u);
