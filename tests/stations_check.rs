@@ -632,3 +632,34 @@ fn cli_check_json_and_exit_codes() {
         "{table}"
     );
 }
+
+/// Through the real command line (`--stations DIR`): a query naming no station is an error naming it.
+/// The JSON shape and exit codes over a catalog are covered by `cli_check_json_and_exit_codes`.
+#[test]
+fn cli_run_unknown_query_names_it() {
+    use clap::Parser as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("test.toml"),
+        "[[station]]\nname = \"Local Tone\"\nurl = \"http://127.0.0.1:9/live\"\n",
+    )
+    .expect("pack");
+    let stations = dir.path().to_str().expect("utf8 path");
+    let cli = alastor::cli::Cli::try_parse_from([
+        "alastor",
+        "--stations",
+        stations,
+        "stations",
+        "check",
+        "--json",
+        "--timeout",
+        "2s",
+        "zzz-no-such-station",
+    ])
+    .expect("arguments parse");
+    let error = alastor::cli::run(cli).expect_err("unknown station");
+    assert!(
+        format!("{error:#}").contains("zzz-no-such-station"),
+        "{error:#}"
+    );
+}
