@@ -36,6 +36,8 @@ enum Route {
         titles: Vec<&'static str>,
         shoutcast_v1: bool,
         extra_headers: Vec<(&'static str, &'static str)>,
+        /// Send only this many body bytes, then hold the connection open in silence.
+        stall_after: Option<usize>,
     },
     Text {
         content_type: &'static str,
@@ -56,6 +58,7 @@ fn audio(content_type: &'static str, body: &[u8]) -> Route {
         titles: Vec::new(),
         shoutcast_v1: false,
         extra_headers: Vec::new(),
+        stall_after: None,
     }
 }
 
@@ -151,6 +154,7 @@ async fn serve(
             titles,
             shoutcast_v1,
             extra_headers,
+            stall_after,
         }) => {
             let status = if *shoutcast_v1 {
                 "ICY 200 OK"
@@ -169,7 +173,10 @@ async fn serve(
             }
             text.push_str("Connection: close\r\n\r\n");
             socket.write_all(text.as_bytes()).await?;
-            let stream: Vec<u8> = body.iter().copied().cycle().take(body.len() * repeat).collect();
+            let mut stream: Vec<u8> = body.iter().copied().cycle().take(body.len() * repeat).collect();
+            if let Some(n) = stall_after {
+                stream.truncate(*n);
+            }
             match metaint {
                 None => socket.write_all(&stream).await?,
                 Some(n) => {
@@ -180,6 +187,9 @@ async fn serve(
                         }
                     }
                 }
+            }
+            if stall_after.is_some() {
+                tokio::time::sleep(Duration::from_secs(60)).await;
             }
             socket.shutdown().await
         }
@@ -662,4 +672,27 @@ fn cli_run_unknown_query_names_it() {
         format!("{error:#}").contains("zzz-no-such-station"),
         "{error:#}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stall_mid_stream_fails_as_stalled_after_some_audio() {
+    let mut route = audio("audio/mpeg", MP3);
+    if let Route::Audio { stall_after, .. } = &mut route {
+        // About 1 s of 64 kbit/s audio, then silence: less than the 2 s the check must decode.
+        *stall_after = Some(8_000);
+    }
+    let server = TestServer::start(vec![("/flaky.mp3", route)]);
+    let budget = PreflightBudget {
+        timeout: Duration::from_secs(4),
+        decode: Duration::from_secs(2),
+    };
+    let report = check(vec![server.url("/flaky.mp3")], budget).await;
+    assert!(!report.ok);
+    assert_eq!(report.failure, Some(Failure::Stalled), "{report:#?}");
+    assert_eq!(report.codec.as_deref(), Some("mp3"));
+    assert!(
+        report.seconds_decoded > 0.5 && report.seconds_decoded < 2.0,
+        "{report:#?}"
+    );
+    assert!(report.elapsed_ms < 4_500, "took {} ms", report.elapsed_ms);
 }
