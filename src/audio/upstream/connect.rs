@@ -670,6 +670,9 @@ fn open_hls(
         state.ended = media.ended;
     }
     let extension = media.segments.first().and_then(extension);
+    let hls_stall = options
+        .stall_timeout
+        .max(Duration::from_secs(media.target_duration.saturating_mul(3)));
     let mut state = State {
         client: client.clone(),
         url: url.clone(),
@@ -772,7 +775,8 @@ fn open_hls(
         icy: IcyHeaders::default(),
         hls: true,
         extension,
-        audio: Box::pin(stream),
+        // A live playlist that stops growing would otherwise poll forever without yielding a byte.
+        audio: with_stall_timeout(stream, hls_stall),
         titles,
     }
 }
