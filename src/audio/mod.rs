@@ -1,1 +1,6 @@
 //! The audio engine: station preflight and (later) station hubs.
+
+pub mod decode;
+pub mod preflight;
+pub mod tone;
+pub mod upstream;
