@@ -34,7 +34,12 @@ async fn until(
     };
     tokio::time::timeout(WITHIN, wait)
         .await
-        .unwrap_or_else(|_| panic!("not within {WITHIN:?}: {what}; now {:?}", library.snapshot()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "not within {WITHIN:?}: {what}; now {:?}",
+                library.snapshot()
+            )
+        })
 }
 
 fn names(s: &Snapshot) -> Vec<String> {
@@ -50,14 +55,20 @@ fn write(path: &Path, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_edit_break_fix_remove() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(&dir.path().join("a.toml"), &pack("Alpha", "http://alpha.example/"));
+    write(
+        &dir.path().join("a.toml"),
+        &pack("Alpha", "http://alpha.example/"),
+    );
     let library = StationLibrary::open(dir.path()).expect("opens");
     let mut rx = library.subscribe();
     let _watch = library.watch(DEBOUNCE).expect("watch").expect("a folder");
     let first = library.snapshot();
     assert_eq!(names(&first), ["Alpha"]);
     assert_eq!(first.generation, 1);
-    assert!(!first.index.search("alpha", 5).is_empty(), "index built with the catalog");
+    assert!(
+        !first.index.search("alpha", 5).is_empty(),
+        "index built with the catalog"
+    );
 
     // Add a pack in a subfolder.
     std::fs::create_dir(dir.path().join("more")).expect("mkdir");
@@ -67,18 +78,32 @@ async fn add_edit_break_fix_remove() {
         &dir.path().join("more/b.yaml"),
         "stations:\n  - name: Bravo\n    url: http://bravo.example/\n    tags: [x]\n",
     );
-    let added = until(&library, &mut rx, "Bravo added", |s| names(s) == ["Alpha", "Bravo"]).await;
+    let added = until(&library, &mut rx, "Bravo added", |s| {
+        names(s) == ["Alpha", "Bravo"]
+    })
+    .await;
     assert!(added.generation > first.generation);
     assert!(!added.index.search("bravo", 5).is_empty(), "index rebuilt");
 
     // Edit it.
-    write(&dir.path().join("a.toml"), &pack("Alpha Two", "http://alpha.example/2"));
-    until(&library, &mut rx, "Alpha edited", |s| names(s) == ["Alpha Two", "Bravo"]).await;
+    write(
+        &dir.path().join("a.toml"),
+        &pack("Alpha Two", "http://alpha.example/2"),
+    );
+    until(&library, &mut rx, "Alpha edited", |s| {
+        names(s) == ["Alpha Two", "Bravo"]
+    })
+    .await;
 
     // Break it as a whole: the last good version stays, with a diagnostic saying why.
-    write(&dir.path().join("a.toml"), "[[station]]\nname = \"Alpha Three\n");
+    write(
+        &dir.path().join("a.toml"),
+        "[[station]]\nname = \"Alpha Three\n",
+    );
     let broken = until(&library, &mut rx, "break reported", |s| {
-        s.diagnostics.iter().any(|d| d.origin.file.ends_with("a.toml"))
+        s.diagnostics
+            .iter()
+            .any(|d| d.origin.file.ends_with("a.toml"))
     })
     .await;
     assert_eq!(names(&broken), ["Alpha Two", "Bravo"]);
@@ -92,26 +117,41 @@ async fn add_edit_break_fix_remove() {
     assert!(why.contains("keeping the last good version"), "{why}");
 
     // Fix it: the new contents replace the old, the diagnostic is gone.
-    write(&dir.path().join("a.toml"), &pack("Alpha Four", "http://alpha.example/4"));
-    let fixed = until(&library, &mut rx, "Alpha fixed", |s| names(s) == ["Alpha Four", "Bravo"]).await;
+    write(
+        &dir.path().join("a.toml"),
+        &pack("Alpha Four", "http://alpha.example/4"),
+    );
+    let fixed = until(&library, &mut rx, "Alpha fixed", |s| {
+        names(s) == ["Alpha Four", "Bravo"]
+    })
+    .await;
     assert!(fixed.diagnostics.is_empty(), "{:?}", fixed.diagnostics);
 
     // Remove a pack.
     std::fs::remove_file(dir.path().join("more/b.yaml")).expect("rm");
-    until(&library, &mut rx, "Bravo removed", |s| names(s) == ["Alpha Four"]).await;
+    until(&library, &mut rx, "Bravo removed", |s| {
+        names(s) == ["Alpha Four"]
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pack_broken_from_the_start_loads_once_fixed() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(&dir.path().join("bad.yaml"), "stations: [\n");
-    write(&dir.path().join("ok.toml"), &pack("Ok", "http://ok.example/"));
+    write(
+        &dir.path().join("ok.toml"),
+        &pack("Ok", "http://ok.example/"),
+    );
     let library = StationLibrary::open(dir.path()).expect("opens");
     let first = library.snapshot();
     assert_eq!(names(&first), ["Ok"]);
     let d = first.diagnostics.first().expect("diagnostic").to_string();
     assert!(d.contains("bad.yaml") && d.contains("invalid YAML"), "{d}");
-    assert!(!d.contains("last good"), "there is no good version yet: {d}");
+    assert!(
+        !d.contains("last good"),
+        "there is no good version yet: {d}"
+    );
 
     let mut rx = library.subscribe();
     let _watch = library.watch(DEBOUNCE).expect("watch").expect("a folder");
@@ -119,14 +159,23 @@ async fn a_pack_broken_from_the_start_loads_once_fixed() {
         &dir.path().join("bad.yaml"),
         "stations:\n  - name: Fixed\n    url: http://fixed.example/\n    tags: [x]\n",
     );
-    until(&library, &mut rx, "bad.yaml fixed", |s| names(s) == ["Fixed", "Ok"]).await;
+    until(&library, &mut rx, "bad.yaml fixed", |s| {
+        names(s) == ["Fixed", "Ok"]
+    })
+    .await;
 }
 
 #[test]
 fn reload_reparses_only_changed_files_and_bumps_the_generation() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(&dir.path().join("a.toml"), &pack("Alpha", "http://alpha.example/"));
-    write(&dir.path().join("b.toml"), &pack("Bravo", "http://bravo.example/"));
+    write(
+        &dir.path().join("a.toml"),
+        &pack("Alpha", "http://alpha.example/"),
+    );
+    write(
+        &dir.path().join("b.toml"),
+        &pack("Bravo", "http://bravo.example/"),
+    );
     let library = StationLibrary::open(dir.path()).expect("opens");
     let rx = library.subscribe();
     let before = library.snapshot();

@@ -24,7 +24,13 @@ fn mixed_folder_loads_every_format_recursively() {
     assert_eq!(load.packs, 4, "README.md is not a pack");
     assert_eq!(
         names(&load),
-        ["Alpha FM", "Beta Jazz", "Delta Rock", "Epsilon", "Gamma Radio"]
+        [
+            "Alpha FM",
+            "Beta Jazz",
+            "Delta Rock",
+            "Epsilon",
+            "Gamma Radio"
+        ]
     );
     let gamma = load.catalog.get_str("gamma-radio").expect("gamma");
     assert_eq!(gamma.aliases, ["gamma"]);
@@ -85,8 +91,16 @@ fn duplicate_ids_are_reported_with_both_places_and_the_first_kept() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(dup.len(), 1, "{dup:#?}");
-    assert!(dup[0].contains("b.yaml:4: error: duplicate id `shared`"), "{}", dup[0]);
-    assert!(dup[0].contains("already defined at ")  && dup[0].contains("a.toml:1;"), "{}", dup[0]);
+    assert!(
+        dup[0].contains("b.yaml:4: error: duplicate id `shared`"),
+        "{}",
+        dup[0]
+    );
+    assert!(
+        dup[0].contains("already defined at ") && dup[0].contains("a.toml:1;"),
+        "{}",
+        dup[0]
+    );
     let shared = load.catalog.get_str("shared").expect("kept");
     assert_eq!(shared.name, "First Shared");
 }
@@ -127,7 +141,11 @@ fn real_stations_folder_is_clean_and_complete() {
     assert_eq!(load.source, CatalogSource::Folder);
     let problems: Vec<String> = load.diagnostics.iter().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "{problems:#?}");
-    assert!(load.catalog.len() >= 40, "only {} stations", load.catalog.len());
+    assert!(
+        load.catalog.len() >= 40,
+        "only {} stations",
+        load.catalog.len()
+    );
     for name in REQUIRED {
         assert!(
             load.catalog.iter().any(|s| s.name == *name),
@@ -146,8 +164,11 @@ fn real_stations_folder_is_clean_and_complete() {
     assert!(rp.tags.iter().any(|t| t == "eclectic") && rp.tags.iter().any(|t| t == "rock"));
     let soma = load.catalog.get_str("somafm-groove-salad").expect("soma");
     assert!(soma.aliases.iter().any(|a| a == "groove salad"));
-    let countries: std::collections::BTreeSet<_> =
-        load.catalog.iter().filter_map(|s| s.country.clone()).collect();
+    let countries: std::collections::BTreeSet<_> = load
+        .catalog
+        .iter()
+        .filter_map(|s| s.country.clone())
+        .collect();
     assert!(countries.len() >= 8, "{countries:?}");
 }
 
@@ -156,7 +177,12 @@ fn embedded_default_pack_matches_the_stations_folder() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("stations");
     let folder = load_dir(&dir).expect("loads");
     let embedded = load_embedded();
-    assert!(embedded.diagnostics.iter().all(|d| d.severity != Severity::Error));
+    assert!(
+        embedded
+            .diagnostics
+            .iter()
+            .all(|d| d.severity != Severity::Error)
+    );
     let ids = |l: &alastor::core::station::loader::CatalogLoad| {
         l.catalog.iter().map(|s| s.id.clone()).collect::<Vec<_>>()
     };

@@ -14,11 +14,26 @@ use super::pack::{PackError, ParsedPack, try_parse_pack};
 /// The default packs, embedded so a fresh install without a `stations/` folder still has stations.
 /// Paths are relative to the `stations/` folder of the source tree.
 pub const EMBEDDED_PACKS: &[(&str, &str)] = &[
-    ("default/uk.toml", include_str!("../../../stations/default/uk.toml")),
-    ("default/europe.toml", include_str!("../../../stations/default/europe.toml")),
-    ("default/world.toml", include_str!("../../../stations/default/world.toml")),
-    ("default/somafm.yaml", include_str!("../../../stations/default/somafm.yaml")),
-    ("default/swiss.m3u", include_str!("../../../stations/default/swiss.m3u")),
+    (
+        "default/uk.toml",
+        include_str!("../../../stations/default/uk.toml"),
+    ),
+    (
+        "default/europe.toml",
+        include_str!("../../../stations/default/europe.toml"),
+    ),
+    (
+        "default/world.toml",
+        include_str!("../../../stations/default/world.toml"),
+    ),
+    (
+        "default/somafm.yaml",
+        include_str!("../../../stations/default/somafm.yaml"),
+    ),
+    (
+        "default/swiss.m3u",
+        include_str!("../../../stations/default/swiss.m3u"),
+    ),
 ];
 
 /// Where a loaded catalog came from.
@@ -78,8 +93,16 @@ pub fn load_dir(dir: &Path) -> Result<CatalogLoad, LoadError> {
         })
         .collect();
     let (catalog, diagnostics) = merge(packs.iter().map(|(path, parsed)| match parsed {
-        Ok(pack) => PackView { path, pack: Some(pack), failure: None },
-        Err(PackError(d)) => PackView { path, pack: None, failure: Some(d) },
+        Ok(pack) => PackView {
+            path,
+            pack: Some(pack),
+            failure: None,
+        },
+        Err(PackError(d)) => PackView {
+            path,
+            pack: None,
+            failure: Some(d),
+        },
     }));
     Ok(CatalogLoad {
         catalog,
@@ -106,8 +129,16 @@ pub fn load_embedded() -> CatalogLoad {
         })
         .collect();
     let (catalog, diagnostics) = merge(packs.iter().map(|(path, parsed)| match parsed {
-        Ok(pack) => PackView { path, pack: Some(pack), failure: None },
-        Err(PackError(d)) => PackView { path, pack: None, failure: Some(d) },
+        Ok(pack) => PackView {
+            path,
+            pack: Some(pack),
+            failure: None,
+        },
+        Err(PackError(d)) => PackView {
+            path,
+            pack: None,
+            failure: Some(d),
+        },
     }));
     CatalogLoad {
         catalog,
@@ -135,7 +166,9 @@ pub fn pack_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
             // `metadata` follows symlinks, so linked packs and folders load like real ones.
             match std::fs::metadata(&path) {
                 Ok(meta) if meta.is_dir() => stack.push(path),
-                Ok(meta) if meta.is_file() && PackFormat::from_path(&path).is_some() => out.push(path),
+                Ok(meta) if meta.is_file() && PackFormat::from_path(&path).is_some() => {
+                    out.push(path);
+                }
                 _ => {}
             }
         }
@@ -164,7 +197,10 @@ pub fn read_pack(path: &Path) -> Result<ParsedPack, PackError> {
         )));
     };
     let bytes = std::fs::read(path).map_err(|e| {
-        PackError(Diagnostic::error(Origin::file(path), format!("cannot read pack: {e}")))
+        PackError(Diagnostic::error(
+            Origin::file(path),
+            format!("cannot read pack: {e}"),
+        ))
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = super::pack::line_of(
@@ -198,7 +234,9 @@ pub fn merge<'a>(packs: impl IntoIterator<Item = PackView<'a>>) -> (Catalog, Vec
         if let Some(failure) = view.failure {
             let mut failure = failure.clone();
             if view.pack.is_some() {
-                failure.message.push_str("; keeping the last good version of this pack");
+                failure
+                    .message
+                    .push_str("; keeping the last good version of this pack");
             }
             diagnostics.push(failure);
         }

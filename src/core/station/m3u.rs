@@ -34,20 +34,19 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
                 draft.tags.extend(split_groups(group));
             }
         } else {
-            let (line_at, mut draft) = match pending.take() {
-                Some(entry) => entry,
-                None => {
-                    let name = name_from_url(line);
-                    pack.diagnostics.push(Diagnostic::warning(
-                        origin.at(line_no),
-                        format!("URL without `#EXTINF`; named `{name}` after its address"),
-                    ));
-                    let draft = StationDraft {
-                        name: Some(name),
-                        ..StationDraft::default()
-                    };
-                    (line_no, draft)
-                }
+            let (line_at, mut draft) = if let Some(entry) = pending.take() {
+                entry
+            } else {
+                let name = name_from_url(line);
+                pack.diagnostics.push(Diagnostic::warning(
+                    origin.at(line_no),
+                    format!("URL without `#EXTINF`; named `{name}` after its address"),
+                ));
+                let draft = StationDraft {
+                    name: Some(name),
+                    ..StationDraft::default()
+                };
+                (line_no, draft)
             };
             draft.streams.push(line.to_owned());
             pack.drafts.push(DraftAt {
@@ -108,7 +107,11 @@ fn attributes(attrs: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = attrs.trim();
     while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].rsplit(char::is_whitespace).next().unwrap_or_default().to_owned();
+        let key = rest[..eq]
+            .rsplit(char::is_whitespace)
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         let after = &rest[eq + 1..];
         let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.find('"') {
@@ -133,11 +136,14 @@ fn split_groups(value: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_owned)
 }
 
-/// "http://stream.example.org:8000/jazz.mp3" → "stream.example.org jazz".
+/// `http://stream.example.org:8000/jazz.mp3` → "stream.example.org jazz".
 fn name_from_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(url) => {
-            let host = url.host_str().unwrap_or_default().trim_start_matches("www.");
+            let host = url
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches("www.");
             let stem = url
                 .path_segments()
                 .and_then(|mut s| s.rfind(|seg| !seg.is_empty()))
@@ -179,16 +185,25 @@ https://plain.example/stream
         assert_eq!(a.tags, vec!["jazz", "blues"]);
         assert_eq!(a.country.as_deref(), Some("DE"));
         assert_eq!(a.language.as_deref(), Some("German"));
-        assert_eq!(a.logo.as_ref().map(url::Url::as_str), Some("https://logo.example/a.png"));
+        assert_eq!(
+            a.logo.as_ref().map(url::Url::as_str),
+            Some("https://logo.example/a.png")
+        );
         assert_eq!(a.origin.to_string(), "p.m3u:2");
         assert_eq!(stations[1].origin.to_string(), "p.m3u:5");
     }
 
     #[rstest]
-    #[case::bare_url("#EXTM3U\nhttp://stream.example.org:8000/jazz.mp3\n", "stream.example.org jazz",
-        "p.m3u:2: warning: URL without `#EXTINF`")]
-    #[case::bare_host("https://www.radio.example/\n", "radio.example",
-        "p.m3u:1: warning: URL without `#EXTINF`")]
+    #[case::bare_url(
+        "#EXTM3U\nhttp://stream.example.org:8000/jazz.mp3\n",
+        "stream.example.org jazz",
+        "p.m3u:2: warning: URL without `#EXTINF`"
+    )]
+    #[case::bare_host(
+        "https://www.radio.example/\n",
+        "radio.example",
+        "p.m3u:1: warning: URL without `#EXTINF`"
+    )]
     fn bare_urls_get_a_derived_name(#[case] text: &str, #[case] name: &str, #[case] warning: &str) {
         let (stations, diags) = parse_pack(text, PackFormat::M3u, Path::new("p.m3u"));
         assert_eq!(stations.len(), 1);
@@ -197,16 +212,25 @@ https://plain.example/stream
     }
 
     #[rstest]
-    #[case::orphan_extinf("#EXTM3U\n#EXTINF:-1,Lost\n#EXTINF:-1,Ok\nhttp://ok.example/\n",
-        "p.m3u:2: error: `#EXTINF` has no URL line")]
-    #[case::trailing_extinf("#EXTINF:-1,Ok\nhttp://ok.example/\n#EXTINF:-1,Lost\n",
-        "p.m3u:3: error: `#EXTINF` has no URL line")]
-    #[case::non_http("#EXTINF:-1,Ok\nhttp://ok.example/\n#EXTINF:-1,Mms\nmms://bad.example/\n",
-        "p.m3u:3: error: stream URL `mms://bad.example/` uses `mms:`")]
+    #[case::orphan_extinf(
+        "#EXTM3U\n#EXTINF:-1,Lost\n#EXTINF:-1,Ok\nhttp://ok.example/\n",
+        "p.m3u:2: error: `#EXTINF` has no URL line"
+    )]
+    #[case::trailing_extinf(
+        "#EXTINF:-1,Ok\nhttp://ok.example/\n#EXTINF:-1,Lost\n",
+        "p.m3u:3: error: `#EXTINF` has no URL line"
+    )]
+    #[case::non_http(
+        "#EXTINF:-1,Ok\nhttp://ok.example/\n#EXTINF:-1,Mms\nmms://bad.example/\n",
+        "p.m3u:3: error: stream URL `mms://bad.example/` uses `mms:`"
+    )]
     fn malformed_entries_are_skipped(#[case] text: &str, #[case] expected: &str) {
         let (stations, diags) = parse_pack(text, PackFormat::M3u, Path::new("p.m3u"));
         assert_eq!(stations.len(), 1, "{diags:?}");
         assert_eq!(stations[0].name, "Ok");
-        assert!(diags.iter().any(|d| d.to_string().starts_with(expected)), "{diags:?}");
+        assert!(
+            diags.iter().any(|d| d.to_string().starts_with(expected)),
+            "{diags:?}"
+        );
     }
 }

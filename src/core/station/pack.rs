@@ -46,7 +46,11 @@ pub fn parse_pack(text: &str, format: PackFormat, file: &Path) -> (Vec<Station>,
 }
 
 /// Parses a pack, keeping a whole-file failure apart so callers can fall back to a last good version.
-pub fn try_parse_pack(text: &str, format: PackFormat, file: &Path) -> Result<ParsedPack, PackError> {
+pub fn try_parse_pack(
+    text: &str,
+    format: PackFormat,
+    file: &Path,
+) -> Result<ParsedPack, PackError> {
     let raw = match format {
         PackFormat::Toml => toml_pack::parse(text, file)?,
         PackFormat::Yaml => yaml_pack::parse(text, file)?,
@@ -76,7 +80,6 @@ pub fn validate_all(raw: RawPack, file: &Path) -> ParsedPack {
     out.diagnostics.sort_by_key(|d| d.origin.line.unwrap_or(0));
     out
 }
-
 
 /// A field value as the structured formats (TOML, YAML) give it, reduced to what a station needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,8 +114,23 @@ pub enum FieldOutcome {
 
 /// Every key the structured formats accept, for the "unknown field" hint.
 pub const KNOWN_FIELDS: &[&str] = &[
-    "id", "name", "url", "urls", "streams", "aliases", "tags", "genres", "country", "language", "codec",
-    "format", "bitrate", "description", "homepage", "logo", "favicon",
+    "id",
+    "name",
+    "url",
+    "urls",
+    "streams",
+    "aliases",
+    "tags",
+    "genres",
+    "country",
+    "language",
+    "codec",
+    "format",
+    "bitrate",
+    "description",
+    "homepage",
+    "logo",
+    "favicon",
 ];
 
 /// Sets one field of a draft from a TOML/YAML key and value (the same field names and aliases in both).
@@ -163,9 +181,16 @@ pub fn apply_field(draft: &mut StationDraft, key: &str, value: FieldValue) -> Fi
 
 /// Accepts `128`, `128k`, `128 kbps`, `128kbit/s`.
 pub fn parse_bitrate(raw: &str) -> Option<u32> {
-    let digits: String = raw.trim().chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = raw
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     let rest = raw.trim()[digits.len()..].trim().to_ascii_lowercase();
-    if !matches!(rest.as_str(), "" | "k" | "kbps" | "kbit/s" | "kb/s" | "kbit") {
+    if !matches!(
+        rest.as_str(),
+        "" | "k" | "kbps" | "kbit/s" | "kb/s" | "kbit"
+    ) {
         return None;
     }
     digits.parse().ok()
@@ -189,13 +214,15 @@ fn strsim_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -215,8 +242,8 @@ pub fn unknown_field_message(key: &str) -> String {
 /// 1-based line of a byte offset in `text`.
 pub fn line_of(text: &str, offset: usize) -> u32 {
     let end = offset.min(text.len());
-    let newlines = text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count();
-    u32::try_from(newlines + 1).unwrap_or(u32::MAX)
+    let lines = text.as_bytes()[..end].split(|&b| b == b'\n').count();
+    u32::try_from(lines).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -234,10 +261,19 @@ mod tests {
     }
 
     #[rstest]
-    #[case::toml(PackFormat::Toml, "[[station]]\nname = \"A\"\nurl = \"http://a.example/\"\n")]
-    #[case::yaml(PackFormat::Yaml, "stations:\n  - name: A\n    url: http://a.example/\n")]
+    #[case::toml(
+        PackFormat::Toml,
+        "[[station]]\nname = \"A\"\nurl = \"http://a.example/\"\n"
+    )]
+    #[case::yaml(
+        PackFormat::Yaml,
+        "stations:\n  - name: A\n    url: http://a.example/\n"
+    )]
     #[case::m3u(PackFormat::M3u, "#EXTM3U\n#EXTINF:-1,A\nhttp://a.example/\n")]
-    #[case::pls(PackFormat::Pls, "[playlist]\nFile1=http://a.example/\nTitle1=A\nNumberOfEntries=1\n")]
+    #[case::pls(
+        PackFormat::Pls,
+        "[playlist]\nFile1=http://a.example/\nTitle1=A\nNumberOfEntries=1\n"
+    )]
     fn every_format_dispatches(#[case] format: PackFormat, #[case] text: &str) {
         let (stations, diags) = parse_pack(text, format, Path::new("p"));
         assert!(diags.is_empty(), "{diags:?}");
@@ -251,6 +287,10 @@ mod tests {
         let (stations, diags) = parse_pack("[[station]\n", PackFormat::Toml, Path::new("bad.toml"));
         assert!(stations.is_empty());
         assert_eq!(diags.len(), 1);
-        assert!(diags[0].to_string().starts_with("bad.toml:1: error:"), "{}", diags[0]);
+        assert!(
+            diags[0].to_string().starts_with("bad.toml:1: error:"),
+            "{}",
+            diags[0]
+        );
     }
 }

@@ -7,6 +7,8 @@ use std::path::Path;
 use super::model::{Diagnostic, Origin, StationDraft};
 use super::pack::{DraftAt, RawPack};
 
+// One linear pass over the lines; the per-key handling reads best in one place.
+#[allow(clippy::too_many_lines)]
 pub fn parse(text: &str, file: &Path) -> RawPack {
     let origin = Origin::file(file);
     let mut pack = RawPack::default();
@@ -52,7 +54,9 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
         if lower == "version" {
             continue;
         }
-        let split = lower.find(|c: char| c.is_ascii_digit()).unwrap_or(lower.len());
+        let split = lower
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(lower.len());
         let (field, index) = lower.split_at(split);
         let Ok(n) = index.parse::<u32>() else {
             pack.diagnostics.push(Diagnostic::warning(
@@ -88,7 +92,10 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
     {
         pack.diagnostics.push(Diagnostic::warning(
             origin.at(line),
-            format!("NumberOfEntries says {n} but the playlist has {} entries", entries.len()),
+            format!(
+                "NumberOfEntries says {n} but the playlist has {} entries",
+                entries.len()
+            ),
         ));
     }
     for (n, (first_line, mut draft, file_line)) in entries {
@@ -115,8 +122,10 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
 }
 
 fn file_stem(file: &Path) -> String {
-    file.file_stem()
-        .map_or_else(|| "playlist".to_owned(), |s| s.to_string_lossy().into_owned())
+    file.file_stem().map_or_else(
+        || "playlist".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -144,29 +153,47 @@ Version=2
         assert_eq!(stations[0].name, "Station One");
         assert_eq!(stations[0].origin.to_string(), "p.pls:2");
         assert_eq!(stations[1].name, "Station Two");
-        assert_eq!(stations[1].primary_stream().as_str(), "https://two.example/live.aac");
+        assert_eq!(
+            stations[1].primary_stream().as_str(),
+            "https://two.example/live.aac"
+        );
         assert_eq!(stations[1].origin.to_string(), "p.pls:5");
     }
 
     #[rstest]
-    #[case::no_file("[playlist]\nFile1=http://a.example/\nTitle1=A\nTitle2=B\nNumberOfEntries=2\n",
-        "p.pls:4: error: entry 2 has no `File2=` URL")]
-    #[case::garbage("[playlist]\nthis is junk\nFile1=http://a.example/\nTitle1=A\n",
-        "p.pls:2: error: `this is junk` is not a `Key=Value` line")]
-    #[case::count("[playlist]\nFile1=http://a.example/\nTitle1=A\nNumberOfEntries=3\n",
-        "p.pls:4: warning: NumberOfEntries says 3")]
-    #[case::bad_scheme("[playlist]\nFile1=http://a.example/\nTitle1=A\nFile2=ftp://b.example/x\nTitle2=B\n",
-        "p.pls:4: error: stream URL `ftp://b.example/x` uses `ftp:`")]
+    #[case::no_file(
+        "[playlist]\nFile1=http://a.example/\nTitle1=A\nTitle2=B\nNumberOfEntries=2\n",
+        "p.pls:4: error: entry 2 has no `File2=` URL"
+    )]
+    #[case::garbage(
+        "[playlist]\nthis is junk\nFile1=http://a.example/\nTitle1=A\n",
+        "p.pls:2: error: `this is junk` is not a `Key=Value` line"
+    )]
+    #[case::count(
+        "[playlist]\nFile1=http://a.example/\nTitle1=A\nNumberOfEntries=3\n",
+        "p.pls:4: warning: NumberOfEntries says 3"
+    )]
+    #[case::bad_scheme(
+        "[playlist]\nFile1=http://a.example/\nTitle1=A\nFile2=ftp://b.example/x\nTitle2=B\n",
+        "p.pls:4: error: stream URL `ftp://b.example/x` uses `ftp:`"
+    )]
     fn malformed_entries_are_reported(#[case] text: &str, #[case] expected: &str) {
         let (stations, diags) = parse_pack(text, PackFormat::Pls, Path::new("p.pls"));
         assert_eq!(stations.len(), 1, "{diags:?}");
         assert_eq!(stations[0].name, "A");
-        assert!(diags.iter().any(|d| d.to_string().starts_with(expected)), "{diags:?}");
+        assert!(
+            diags.iter().any(|d| d.to_string().starts_with(expected)),
+            "{diags:?}"
+        );
     }
 
     #[test]
     fn untitled_entries_are_named_after_the_file() {
-        let (stations, diags) = parse_pack("[playlist]\nFile1=http://a.example/\n", PackFormat::Pls, Path::new("dir/jazz.pls"));
+        let (stations, diags) = parse_pack(
+            "[playlist]\nFile1=http://a.example/\n",
+            PackFormat::Pls,
+            Path::new("dir/jazz.pls"),
+        );
         assert_eq!(stations[0].name, "jazz 1");
         assert_eq!(diags.len(), 1);
     }

@@ -173,20 +173,21 @@ impl StationLibrary {
             return Ok(None);
         }
         let (tx, rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            match event {
-                // Access events (a file opened or read) change nothing.
-                Ok(event) if !matches!(event.kind, notify::EventKind::Access(_)) => {
-                    let _ = tx.send(event.paths);
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                match event {
+                    // Access events (a file opened or read) change nothing.
+                    Ok(event) if !matches!(event.kind, notify::EventKind::Access(_)) => {
+                        let _ = tx.send(event.paths);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "station folder watch error; rescanning"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "station folder watch error; rescanning"),
-            }
-        })
-        .map_err(|source| ReloadError::Watch {
-            path: self.dir.clone(),
-            source,
-        })?;
+            })
+            .map_err(|source| ReloadError::Watch {
+                path: self.dir.clone(),
+                source,
+            })?;
         watcher
             .watch(&self.dir, RecursiveMode::Recursive)
             .map_err(|source| ReloadError::Watch {
@@ -229,12 +230,18 @@ async fn debounce_loop(
                 Err(_) => break,
             }
         }
-        let Some(library) = library.upgrade() else { return };
+        let Some(library) = library.upgrade() else {
+            return;
+        };
         let result = tokio::task::spawn_blocking(move || library.reload(&changed)).await;
         match result {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "station reload failed; keeping the current stations"),
-            Err(e) => tracing::error!(error = %e, "station reload panicked; keeping the current stations"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "station reload failed; keeping the current stations");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "station reload panicked; keeping the current stations");
+            }
         }
     }
 }

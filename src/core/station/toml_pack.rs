@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use super::model::{Diagnostic, Origin, StationDraft};
 use super::pack::{
-    DraftAt, FieldOutcome, FieldValue, PackError, RawPack, apply_field, line_of, unknown_field_message,
+    DraftAt, FieldOutcome, FieldValue, PackError, RawPack, apply_field, line_of,
+    unknown_field_message,
 };
 
 type Entry = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
@@ -32,7 +32,7 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
             format!("invalid TOML: {}", e.message().trim()),
         ))
     };
-    let top: BTreeMap<Spanned<String>, IgnoredAny> = toml::from_str(text).map_err(syntax)?;
+    let top: BTreeMap<Spanned<String>, toml::Value> = toml::from_str(text).map_err(syntax)?;
     let parsed: TomlFile = toml::from_str(text).map_err(syntax)?;
 
     let mut pack = RawPack::default();
@@ -174,12 +174,18 @@ bitrate = "192 kbps"
     }
 
     #[rstest]
-    #[case::typo("[[station]]\nnmae = \"A\"\nname = \"A\"\nurl = \"http://a.example/\"\n",
-        "p.toml:2: warning: unknown field `nmae` (did you mean `name`?)")]
-    #[case::unknown("[[station]]\nname = \"A\"\nurl = \"http://a.example/\"\nvolume = 3\n",
-        "p.toml:4: warning: unknown field `volume`; ignored")]
-    #[case::top_level("stations = 1\n[[station]]\nname = \"A\"\nurl = \"http://a.example/\"\n",
-        "p.toml:1: warning: unknown top-level key `stations`")]
+    #[case::typo(
+        "[[station]]\nnmae = \"A\"\nname = \"A\"\nurl = \"http://a.example/\"\n",
+        "p.toml:2: warning: unknown field `nmae` (did you mean `name`?)"
+    )]
+    #[case::unknown(
+        "[[station]]\nname = \"A\"\nurl = \"http://a.example/\"\nvolume = 3\n",
+        "p.toml:4: warning: unknown field `volume`; ignored"
+    )]
+    #[case::top_level(
+        "stations = 1\n[[station]]\nname = \"A\"\nurl = \"http://a.example/\"\n",
+        "p.toml:1: warning: unknown top-level key `stations`"
+    )]
     fn warnings_keep_the_station(#[case] text: &str, #[case] expected: &str) {
         let (stations, diags) = parse_pack(text, PackFormat::Toml, Path::new("p.toml"));
         assert_eq!(stations.len(), 1);
@@ -188,17 +194,26 @@ bitrate = "192 kbps"
     }
 
     #[rstest]
-    #[case::no_url("[[station]]\nname = \"A\"\n\n[[station]]\nname = \"B\"\nurl = \"http://b.example/\"\n",
-        "p.toml:1: error: station has no stream URL")]
-    #[case::bad_scheme("[[station]]\nname = \"B\"\nurl = \"http://b.example/\"\n[[station]]\nname = \"A\"\nurl = \"rtmp://a.example/\"\n",
-        "p.toml:4: error: stream URL `rtmp://a.example/` uses `rtmp:`")]
-    #[case::bad_type("[[station]]\nname = \"B\"\nurl = \"http://b.example/\"\nbitrate = 1.5\n",
-        "p.toml:4: error: `bitrate` must be a number, not a float")]
+    #[case::no_url(
+        "[[station]]\nname = \"A\"\n\n[[station]]\nname = \"B\"\nurl = \"http://b.example/\"\n",
+        "p.toml:1: error: station has no stream URL"
+    )]
+    #[case::bad_scheme(
+        "[[station]]\nname = \"B\"\nurl = \"http://b.example/\"\n[[station]]\nname = \"A\"\nurl = \"rtmp://a.example/\"\n",
+        "p.toml:4: error: stream URL `rtmp://a.example/` uses `rtmp:`"
+    )]
+    #[case::bad_type(
+        "[[station]]\nname = \"B\"\nurl = \"http://b.example/\"\nbitrate = 1.5\n",
+        "p.toml:4: error: `bitrate` must be a number, not a float"
+    )]
     fn entry_errors_skip_only_that_entry(#[case] text: &str, #[case] expected: &str) {
         let (stations, diags) = parse_pack(text, PackFormat::Toml, Path::new("p.toml"));
         assert_eq!(stations.len(), 1, "{diags:?}");
         assert_eq!(stations[0].name, "B");
-        assert!(diags.iter().any(|d| d.to_string().starts_with(expected)), "{diags:?}");
+        assert!(
+            diags.iter().any(|d| d.to_string().starts_with(expected)),
+            "{diags:?}"
+        );
     }
 
     #[rstest]
@@ -233,21 +248,24 @@ bitrate = "192 kbps"
                 prop::option::of("[ -~]{1,40}"),
                 prop::option::of(prop::sample::select(vec!["mp3", "aac", "opus", "hls"])),
             )
-                .prop_filter_map("needs a sluggable name", |(name, hosts, aliases, tags, country, bitrate, description, codec)| {
-                    let draft = StationDraft {
-                        name: Some(name),
-                        streams: hosts.iter().map(|h| format!("https://{h}/live")).collect(),
-                        aliases,
-                        tags,
-                        country,
-                        bitrate,
-                        description,
-                        codec: codec.map(str::to_owned),
-                        homepage: Some(format!("https://{}/", hosts[0])),
-                        ..StationDraft::default()
-                    };
-                    draft.validate(&Origin::file("gen")).ok().map(|(s, _)| s)
-                })
+                .prop_filter_map(
+                    "needs a sluggable name",
+                    |(name, hosts, aliases, tags, country, bitrate, description, codec)| {
+                        let draft = StationDraft {
+                            name: Some(name),
+                            streams: hosts.iter().map(|h| format!("https://{h}/live")).collect(),
+                            aliases,
+                            tags,
+                            country,
+                            bitrate,
+                            description,
+                            codec: codec.map(str::to_owned),
+                            homepage: Some(format!("https://{}/", hosts[0])),
+                            ..StationDraft::default()
+                        };
+                        draft.validate(&Origin::file("gen")).ok().map(|(s, _)| s)
+                    },
+                )
         }
 
         proptest! {

@@ -1,7 +1,7 @@
 //! YAML packs: a `stations:` list of entries with the TOML fields, and the older `radios:` map form
 //! (`"BBC Radio 1": {url: …, aliases: […], bitrate: 128, format: mp3}`, the key is the name). Pure.
 //!
-//! Parsing goes through `serde_norway` (a maintained serde_yaml fork), whose values carry no positions, so
+//! Parsing goes through `serde_norway` (a maintained `serde_yaml` fork), whose values carry no positions, so
 //! entry lines come from a small scan of the block structure under the top-level key; entries written
 //! in flow style (`radios: {a: {…}, b: {…}}`) are reported at the top-level key's line instead.
 
@@ -21,8 +21,13 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
         return Ok(pack);
     }
     let value: Value = serde_norway::from_str(text).map_err(|e| {
-        let line = e.location().map_or(1, |l| u32::try_from(l.line()).unwrap_or(u32::MAX));
-        PackError(Diagnostic::error(origin.at(line), format!("invalid YAML: {e}")))
+        let line = e
+            .location()
+            .map_or(1, |l| u32::try_from(l.line()).unwrap_or(u32::MAX));
+        PackError(Diagnostic::error(
+            origin.at(line),
+            format!("invalid YAML: {e}"),
+        ))
     })?;
     let Value::Mapping(top) = value else {
         if value.is_null() {
@@ -89,7 +94,9 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
             )),
             (other, _) => pack.diagnostics.push(Diagnostic::warning(
                 origin.at(key_line),
-                format!("unknown top-level key `{other}`; ignored (expected `stations:` or `radios:`)"),
+                format!(
+                    "unknown top-level key `{other}`; ignored (expected `stations:` or `radios:`)"
+                ),
             )),
         }
     }
@@ -104,7 +111,10 @@ fn fill(
 ) {
     for (key, value) in fields {
         let Some(key) = scalar_text(&key) else {
-            diagnostics.push(Diagnostic::error(at.clone(), "field names must be plain strings"));
+            diagnostics.push(Diagnostic::error(
+                at.clone(),
+                "field names must be plain strings",
+            ));
             continue;
         };
         match apply_field(draft, &key, to_field(value)) {
@@ -112,7 +122,9 @@ fn fill(
             FieldOutcome::Unknown => {
                 diagnostics.push(Diagnostic::warning(at.clone(), unknown_field_message(&key)));
             }
-            FieldOutcome::Invalid(message) => diagnostics.push(Diagnostic::error(at.clone(), message)),
+            FieldOutcome::Invalid(message) => {
+                diagnostics.push(Diagnostic::error(at.clone(), message));
+            }
         }
     }
 }
@@ -251,19 +263,30 @@ stations:
     }
 
     #[rstest]
-    #[case::typo("stations:\n  - nmae: A\n    name: A\n    url: http://a.example/\n",
-        "p.yaml:2: warning: unknown field `nmae` (did you mean `name`?)")]
-    #[case::bad_url("stations:\n  - name: A\n    url: http://a.example/\n  - name: B\n    url: file:///etc/passwd\n",
-        "p.yaml:4: error: stream URL `file:///etc/passwd` uses `file:`")]
-    #[case::not_a_mapping("stations:\n  - name: A\n    url: http://a.example/\n  - just a string\n",
-        "p.yaml:4: error: a `stations:` entry must be a mapping")]
-    #[case::unknown_top("stations:\n  - name: A\n    url: http://a.example/\nplaylists: []\n",
-        "p.yaml:4: warning: unknown top-level key `playlists`")]
+    #[case::typo(
+        "stations:\n  - nmae: A\n    name: A\n    url: http://a.example/\n",
+        "p.yaml:2: warning: unknown field `nmae` (did you mean `name`?)"
+    )]
+    #[case::bad_url(
+        "stations:\n  - name: A\n    url: http://a.example/\n  - name: B\n    url: file:///etc/passwd\n",
+        "p.yaml:4: error: stream URL `file:///etc/passwd` uses `file:`"
+    )]
+    #[case::not_a_mapping(
+        "stations:\n  - name: A\n    url: http://a.example/\n  - just a string\n",
+        "p.yaml:4: error: a `stations:` entry must be a mapping"
+    )]
+    #[case::unknown_top(
+        "stations:\n  - name: A\n    url: http://a.example/\nplaylists: []\n",
+        "p.yaml:4: warning: unknown top-level key `playlists`"
+    )]
     fn entry_problems_keep_the_rest(#[case] text: &str, #[case] expected: &str) {
         let (stations, diags) = parse_pack(text, PackFormat::Yaml, Path::new("p.yaml"));
         assert_eq!(stations.len(), 1, "{diags:?}");
         assert_eq!(stations[0].name, "A");
-        assert!(diags.iter().any(|d| d.to_string().starts_with(expected)), "{diags:?}");
+        assert!(
+            diags.iter().any(|d| d.to_string().starts_with(expected)),
+            "{diags:?}"
+        );
     }
 
     #[rstest]
