@@ -180,7 +180,9 @@ fn reload_reparses_only_changed_files_and_bumps_the_generation() {
     let rx = library.subscribe();
     let before = library.snapshot();
 
-    let generation = library.reload(&Default::default()).expect("reload");
+    let generation = library
+        .reload(&std::collections::BTreeSet::new())
+        .expect("reload");
     assert_eq!(generation, before.generation + 1);
     assert_eq!(*rx.borrow(), generation);
     let after = library.snapshot();

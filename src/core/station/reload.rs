@@ -138,12 +138,31 @@ impl StationLibrary {
     /// vanished ones dropped, and a new snapshot swapped in. Blocking (file I/O and index build): call it
     /// from a blocking thread in async code. Returns the new generation.
     pub fn reload(&self, hint: &BTreeSet<PathBuf>) -> Result<u64, ReloadError> {
+        self.reload_inner(hint, true)
+            .map(|g| g.unwrap_or_else(|| self.snapshot().generation))
+    }
+
+    /// Like [`reload`](Self::reload), but only swaps in a new snapshot when some pack file was added,
+    /// removed or re-parsed (the watcher also sees events for READMEs, folders and no-op saves).
+    /// Returns the new generation, or `None` when nothing changed.
+    pub fn reload_if_changed(&self, hint: &BTreeSet<PathBuf>) -> Result<Option<u64>, ReloadError> {
+        self.reload_inner(hint, false)
+    }
+
+    fn reload_inner(
+        &self,
+        hint: &BTreeSet<PathBuf>,
+        always: bool,
+    ) -> Result<Option<u64>, ReloadError> {
         if self.source == CatalogSource::Embedded {
-            return Ok(self.snapshot().generation);
+            return Ok(None);
         }
         let (catalog, diagnostics) = {
             let mut packs = self.packs.lock().unwrap_or_else(PoisonError::into_inner);
-            refresh(&self.dir, &mut packs, hint)?;
+            let changed = refresh(&self.dir, &mut packs, hint)?;
+            if !changed && !always {
+                return Ok(None);
+            }
             merge(&packs)
         };
         let index = StationIndex::build(&catalog)?;
@@ -161,7 +180,7 @@ impl StationLibrary {
             generation,
         }));
         self.generation_tx.send_replace(generation);
-        Ok(generation)
+        Ok(Some(generation))
     }
 
     /// Watches the folder and reloads after `debounce` of quiet following a change. The returned handle
@@ -233,7 +252,7 @@ async fn debounce_loop(
         let Some(library) = library.upgrade() else {
             return;
         };
-        let result = tokio::task::spawn_blocking(move || library.reload(&changed)).await;
+        let result = tokio::task::spawn_blocking(move || library.reload_if_changed(&changed)).await;
         match result {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -247,10 +266,13 @@ async fn debounce_loop(
 }
 
 /// Brings `packs` in line with the folder: new and changed files are parsed, vanished ones removed.
-fn refresh(dir: &Path, packs: &mut Packs, hint: &BTreeSet<PathBuf>) -> Result<(), LoadError> {
+/// Returns whether anything changed.
+fn refresh(dir: &Path, packs: &mut Packs, hint: &BTreeSet<PathBuf>) -> Result<bool, LoadError> {
     let files = loader::pack_files(dir)?;
     let present: BTreeSet<&PathBuf> = files.iter().collect();
+    let before = packs.by_path.len();
     packs.by_path.retain(|path, _| present.contains(path));
+    let mut changed = packs.by_path.len() != before;
     for path in &files {
         let fingerprint = fingerprint(path);
         let hinted = hint.contains(path);
@@ -260,6 +282,7 @@ fn refresh(dir: &Path, packs: &mut Packs, hint: &BTreeSet<PathBuf>) -> Result<()
         {
             continue;
         }
+        changed = true;
         let parsed = loader::read_pack(path);
         let state = packs.by_path.entry(path.clone()).or_insert(PackState {
             fingerprint,
@@ -282,7 +305,7 @@ fn refresh(dir: &Path, packs: &mut Packs, hint: &BTreeSet<PathBuf>) -> Result<()
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 fn merge(packs: &Packs) -> (Catalog, Vec<Diagnostic>) {
@@ -300,5 +323,88 @@ fn fingerprint(path: &Path) -> Fingerprint {
 fn log_diagnostics(diagnostics: &[Diagnostic]) {
     for d in diagnostics {
         tracing::warn!(diagnostic = %d, "station pack problem");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, name: &str) {
+        let text = format!("[[station]]\nname = \"{name}\"\nurl = \"http://x.example/{name}\"\n");
+        std::fs::write(path, text).expect("write");
+    }
+
+    #[test]
+    fn refresh_reparses_only_what_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(&dir.path().join("a.toml"), "a");
+        write(&dir.path().join("b.toml"), "b");
+        let mut packs = Packs::default();
+        assert!(refresh(dir.path(), &mut packs, &BTreeSet::new()).expect("scan"));
+        assert!(
+            !refresh(dir.path(), &mut packs, &BTreeSet::new()).expect("scan"),
+            "nothing changed"
+        );
+
+        std::fs::write(dir.path().join("README.md"), "not a pack").expect("write");
+        assert!(
+            !refresh(dir.path(), &mut packs, &BTreeSet::new()).expect("scan"),
+            "README ignored"
+        );
+
+        // A hinted path is re-read even when its metadata looks the same (coarse mtimes).
+        let hint: BTreeSet<PathBuf> = [dir.path().join("a.toml")].into();
+        assert!(refresh(dir.path(), &mut packs, &hint).expect("scan"));
+
+        std::fs::remove_file(dir.path().join("b.toml")).expect("rm");
+        assert!(refresh(dir.path(), &mut packs, &BTreeSet::new()).expect("scan"));
+        assert_eq!(packs.by_path.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_events_is_one_reload_after_the_quiet_period() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(&dir.path().join("a.toml"), "a");
+        let library = StationLibrary::open(dir.path()).expect("open");
+        let mut rx = library.subscribe();
+        let (tx, events) = mpsc::unbounded_channel();
+        let task = tokio::spawn(debounce_loop(
+            Arc::downgrade(&library),
+            events,
+            Duration::from_millis(300),
+        ));
+
+        // An editor save: several events 100 ms apart, all inside the debounce window.
+        for name in ["b", "c", "d"] {
+            let path = dir.path().join(format!("{name}.toml"));
+            write(&path, name);
+            tx.send(vec![path]).expect("send");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            library.snapshot().generation,
+            1,
+            "no reload while changes keep coming"
+        );
+
+        tokio::time::timeout(Duration::from_secs(2), rx.changed())
+            .await
+            .expect("reloaded")
+            .expect("alive");
+        let snapshot = library.snapshot();
+        assert_eq!(snapshot.generation, 2, "one reload for the whole burst");
+        assert_eq!(snapshot.catalog.len(), 4);
+
+        // An event that changes nothing (a README) does not make a new generation.
+        let readme = dir.path().join("README.md");
+        std::fs::write(&readme, "docs").expect("write");
+        tx.send(vec![readme]).expect("send");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(library.snapshot().generation, 2);
+        task.abort();
     }
 }
