@@ -200,7 +200,11 @@ impl StationLibrary {
                         let _ = tx.send(event.paths);
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "station folder watch error; rescanning"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "station folder watch error; rescanning");
+                        // No paths: the reload compares every pack's metadata, so nothing is missed.
+                        let _ = tx.send(Vec::new());
+                    }
                 }
             })
             .map_err(|source| ReloadError::Watch {
