@@ -3,8 +3,14 @@
 
 pub mod catalog;
 pub mod loader;
+pub mod m3u;
 pub mod model;
+pub mod pack;
+pub mod pls;
+pub mod reload;
 pub mod search;
+pub mod toml_pack;
+pub mod yaml_pack;
 
 pub use catalog::Catalog;
 pub use model::{
