@@ -60,7 +60,10 @@ impl Backoff {
 
     /// Records a failure and returns how long to wait before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let exp = self.policy.factor.powi(self.failures.min(64) as i32);
+        let exp = self
+            .policy
+            .factor
+            .powi(i32::try_from(self.failures.min(64)).unwrap_or(64));
         self.failures = self.failures.saturating_add(1);
         let nominal = (self.policy.base.as_secs_f64() * exp).min(self.policy.max.as_secs_f64());
         let jitter = self.policy.jitter.clamp(0.0, 1.0);
@@ -99,7 +102,7 @@ mod tests {
             let policy = BackoffPolicy::default();
             let mut b = Backoff::with_seed(policy, seed);
             for _ in 0..failures { b.next_delay(); }
-            let nominal = (0.5 * 2f64.powi(failures as i32)).min(60.0);
+            let nominal = (0.5 * 2f64.powi(i32::try_from(failures).unwrap_or(64))).min(60.0);
             let d = b.next_delay().as_secs_f64();
             prop_assert!(d >= nominal * 0.8 - 1e-9 && d <= (nominal * 1.2).min(60.0) + 1e-9);
         }

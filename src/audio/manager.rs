@@ -51,7 +51,7 @@ pub struct HubManager {
 impl std::fmt::Debug for HubManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubManager")
-            .field("hubs", &self.hubs.lock().map(|h| h.len()).unwrap_or(0))
+            .field("hubs", &self.hubs.lock().map_or(0, |h| h.len()))
             .finish_non_exhaustive()
     }
 }
