@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod data;
+pub mod run;
 pub mod stations;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the bot (needs a token: `DISCORD_TOKEN`).
+    Run,
     /// Inspect, search and preflight the station catalog.
     #[command(subcommand)]
     Stations(stations::StationsCommand),
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
     crate::telemetry::init(&config.log);
     match cli.command {
+        Command::Run => run::run(&config),
         Command::Stations(command) => stations::run(command, &config),
         Command::Data(command) => data::run(&command, &config),
     }

@@ -276,25 +276,7 @@ impl StationDraft {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
 
-        let name = self
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(collapse_whitespace);
-        let name = match name {
-            Some(name) if name.chars().count() > MAX_NAME_CHARS => {
-                warnings.push(Diagnostic::warning(
-                    origin.clone(),
-                    format!("name is longer than {MAX_NAME_CHARS} characters; shortened"),
-                ));
-                Some(name.chars().take(MAX_NAME_CHARS).collect())
-            }
-            other => other,
-        };
-        if name.is_none() {
-            errors.push(Diagnostic::error(origin.clone(), "station has no name"));
-        }
+        let name = validate_name(self.name.as_deref(), origin, &mut warnings, &mut errors);
 
         let id = match (self.id.as_deref().map(str::trim), &name) {
             (Some(raw), _) if !raw.is_empty() => StationId::parse(raw),
@@ -305,23 +287,7 @@ impl StationDraft {
             .map_err(|e| errors.push(Diagnostic::error(origin.clone(), e)))
             .ok();
 
-        let mut streams = Vec::new();
-        for raw in &self.streams {
-            match parse_http_url(raw) {
-                Ok(url) if !streams.contains(&url) => streams.push(url),
-                Ok(_) => warnings.push(Diagnostic::warning(
-                    origin.clone(),
-                    format!("duplicate stream URL `{raw}`"),
-                )),
-                Err(e) => errors.push(Diagnostic::error(origin.clone(), format!("stream {e}"))),
-            }
-        }
-        if self.streams.is_empty() {
-            errors.push(Diagnostic::error(
-                origin.clone(),
-                "station has no stream URL",
-            ));
-        }
+        let streams = validate_streams(&self.streams, origin, &mut warnings, &mut errors);
 
         let codec = self
             .codec
@@ -396,6 +362,60 @@ impl StationDraft {
         };
         Ok((station, warnings))
     }
+}
+
+/// Trims and collapses the name, shortening it to Discord's limit (a warning) or refusing an empty one.
+fn validate_name(
+    raw: Option<&str>,
+    origin: &Origin,
+    warnings: &mut Vec<Diagnostic>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let name = raw
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(collapse_whitespace);
+    match name {
+        Some(name) if name.chars().count() > MAX_NAME_CHARS => {
+            warnings.push(Diagnostic::warning(
+                origin.clone(),
+                format!("name is longer than {MAX_NAME_CHARS} characters; shortened"),
+            ));
+            Some(name.chars().take(MAX_NAME_CHARS).collect())
+        }
+        Some(name) => Some(name),
+        None => {
+            errors.push(Diagnostic::error(origin.clone(), "station has no name"));
+            None
+        }
+    }
+}
+
+/// Parses the stream URLs in order, dropping duplicates (a warning); any non-http(s) URL is an error.
+fn validate_streams(
+    raws: &[String],
+    origin: &Origin,
+    warnings: &mut Vec<Diagnostic>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Url> {
+    let mut streams = Vec::new();
+    for raw in raws {
+        match parse_http_url(raw) {
+            Ok(url) if !streams.contains(&url) => streams.push(url),
+            Ok(_) => warnings.push(Diagnostic::warning(
+                origin.clone(),
+                format!("duplicate stream URL `{raw}`"),
+            )),
+            Err(e) => errors.push(Diagnostic::error(origin.clone(), format!("stream {e}"))),
+        }
+    }
+    if raws.is_empty() {
+        errors.push(Diagnostic::error(
+            origin.clone(),
+            "station has no stream URL",
+        ));
+    }
+    streams
 }
 
 /// Parses an absolute http(s) URL; other schemes are refused with a reason.
