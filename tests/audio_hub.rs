@@ -462,3 +462,43 @@ async fn titles_are_published_and_idle_hubs_retire_after_the_grace_period() {
     let _c = manager.attach(&station, 100);
     assert_eq!(manager.stats().len(), 1);
 }
+
+/// Five seconds of audio in one go, then nothing: a server's connect-time burst.
+struct Burst;
+
+impl UpstreamSource for Burst {
+    fn open(&self, _url: &Url) -> BoxFuture<'static, Result<SourceStream, SourceError>> {
+        Box::pin(async {
+            let samples = vec![0.25f32; 48_000 * 2 * 5];
+            let chunk = SourceEvent::Pcm(PcmChunk {
+                rate: 48_000,
+                channels: 2,
+                samples,
+            });
+            Ok(futures_util::stream::iter([Ok(chunk)])
+                .chain(futures_util::stream::pending())
+                .boxed())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_burst_is_cut_to_the_preroll_so_listeners_stay_live() {
+    let manager = HubManager::new(
+        Arc::new(Burst),
+        HubConfig {
+            stall_timeout: Duration::from_secs(60),
+            ..fast_config()
+        },
+    );
+    let _listener = manager.attach(
+        &station(&[Url::parse("http://127.0.0.1:9/x").expect("url")]),
+        100,
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let stats = &manager.stats()[0];
+    // 250 frames arrived, the 200 ms preroll (10 frames) is kept and played, the stale rest dropped.
+    assert_eq!(stats.frames_dropped, 240, "{stats:?}");
+    assert_eq!(stats.frames_audio, 10, "{stats:?}");
+    assert_eq!(stats.buffered, Duration::ZERO);
+}

@@ -27,6 +27,8 @@ use crate::core::station::model::StationId;
 
 /// One 20 ms tick.
 pub const FRAME_DURATION: Duration = Duration::from_millis(20);
+/// Audio arriving this soon after a connection's first chunk counts as the server's connect burst.
+const BURST_WINDOW: Duration = Duration::from_secs(1);
 
 /// Tunables of every hub.
 #[derive(Debug, Clone)]
@@ -41,7 +43,8 @@ pub struct HubConfig {
     pub ring_frames: usize,
     /// Audio buffered before playback (re)starts: the jitter cushion against bursty upstreams.
     pub preroll: Duration,
-    /// Buffer above which audio is dropped (connect-time bursts, upstream clock faster than ours).
+    /// Buffer above which audio is dropped: down to the preroll at once during a connect burst, one frame
+    /// per tick otherwise (upstream clock faster than ours).
     pub max_buffer: Duration,
     /// A connection that played this long counts as healthy: its drop resets the backoff.
     pub healthy_after: Duration,
@@ -279,6 +282,12 @@ impl StationHub {
                         deadline = now + FRAME_DURATION;
                     }
 
+                    if buffer.len() > max_buffer {
+                        // Upstream clock faster than ours: shed one 20 ms frame per tick while above the
+                        // watermark, a barely audible step instead of a long jump.
+                        buffer.drain(..FRAME_LEN);
+                        shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                     if !playing && buffer.len() >= preroll.max(FRAME_LEN) {
                         playing = true;
                         if let Some(url) = self.urls.get(url_idx) {
@@ -376,8 +385,10 @@ impl StationHub {
                                 continue;
                             }
                             buffer.extend(scratch.iter().copied());
-                            if buffer.len() > max_buffer {
-                                // Keep the preroll cushion, drop whole frames of the oldest audio.
+                            let in_burst = audio_since.is_some_and(|t| last_event.duration_since(t) < BURST_WINDOW);
+                            if in_burst && buffer.len() > max_buffer {
+                                // Connect-time burst (servers send seconds of backlog at once): that audio is
+                                // stale, keep only the preroll cushion so listeners stay near live.
                                 let excess = buffer.len() - preroll.max(FRAME_LEN);
                                 let drop = excess - excess % FRAME_LEN;
                                 buffer.drain(..drop);

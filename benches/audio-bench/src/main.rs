@@ -86,7 +86,10 @@ impl FormatReader for ListenerReader {
         Ok(packet)
     }
     fn into_inner(self: Box<Self>) -> MediaSourceStream {
-        MediaSourceStream::new(Box::new(Cursor::new(Vec::<u8>::new())), MediaSourceStreamOptions::default())
+        MediaSourceStream::new(
+            Box::new(Cursor::new(Vec::<u8>::new())),
+            MediaSourceStreamOptions::default(),
+        )
     }
 }
 
@@ -96,9 +99,17 @@ fn dummy_probed_meta() -> symphonia::core::probe::ProbedMetadata {
     let mut hdr = b"DCA1".to_vec();
     hdr.extend_from_slice(&(json.len() as u32).to_le_bytes());
     hdr.extend_from_slice(json);
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(hdr)), MediaSourceStreamOptions::default());
+    let mss = MediaSourceStream::new(
+        Box::new(Cursor::new(hdr)),
+        MediaSourceStreamOptions::default(),
+    );
     get_probe()
-        .format(&Hint::new(), mss, &FormatOptions::default(), &MetadataOptions::default())
+        .format(
+            &Hint::new(),
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
         .expect("dca header probes")
         .metadata
 }
@@ -149,7 +160,11 @@ impl UpstreamSource for SyntheticMusic {
                     samples.extend_from_slice(&[chord + noise, chord - noise]);
                 }
                 t += 882;
-                std::task::Poll::Ready(Some(Ok(SourceEvent::Pcm(PcmChunk { rate: 44_100, channels: 2, samples }))))
+                std::task::Poll::Ready(Some(Ok(SourceEvent::Pcm(PcmChunk {
+                    rate: 44_100,
+                    channels: 2,
+                    samples,
+                }))))
             });
             Ok(s.boxed())
         })
@@ -191,7 +206,9 @@ fn run(manager: &HubManager, label: &str, stations: usize, per_station: usize, t
         let st = station(s);
         for _ in 0..per_station {
             let mut m = Mixer::mock(h.clone(), true);
-            let (_handle, ctx) = songbird::driver::bench_internals::track_context(Track::from(listener_input(manager.attach(&st, 100))));
+            let (_handle, ctx) = songbird::driver::bench_internals::track_context(Track::from(
+                listener_input(manager.attach(&st, 100)),
+            ));
             m.0.add_track(ctx).expect("add track");
             mixers.push(m);
         }
@@ -202,7 +219,14 @@ fn run(manager: &HubManager, label: &str, stations: usize, per_station: usize, t
     cfg.strategy = Mode::MaxPerThread(n.try_into().expect("n > 0"));
     let (_task_tx, task_rx) = flume::unbounded();
     let (sched_tx, _sched_rx) = flume::unbounded();
-    let mut core = Live::new(WorkerId::new(), cfg, Arc::new(StatBlock::default()), Arc::new(LiveStatBlock::default()), task_rx, sched_tx);
+    let mut core = Live::new(
+        WorkerId::new(),
+        cfg,
+        Arc::new(StatBlock::default()),
+        Arc::new(LiveStatBlock::default()),
+        task_rx,
+        sched_tx,
+    );
     let mut id = TaskId::new();
     for (m, l) in mixers {
         core.add_task_direct(m, id.incr());
@@ -254,11 +278,18 @@ fn run(manager: &HubManager, label: &str, stations: usize, per_station: usize, t
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let _guard = rt.enter();
     // Mixer::mock sends its RTP packets here.
     let _sink = UdpSocket::bind("127.0.0.1:5316").expect("bind 127.0.0.1:5316");
-    let ticks: usize = std::env::var("TICKS").ok().and_then(|t| t.parse().ok()).unwrap_or(250);
+    let ticks: usize = std::env::var("TICKS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(250);
     let manager = HubManager::new(Arc::new(SyntheticMusic), HubConfig::default());
     for n in [1, 100, 1_000, 2_000] {
         run(&manager, "listeners", 1, n, ticks);
