@@ -1,10 +1,6 @@
 //! The production [`UpstreamSource`]: `upstream::open` (redirects, playlists, HLS, Shoutcast v1, ICY
 //! demux) feeding `decode::StreamDecoder` (symphonia, bad packets skipped, chained Ogg re-created), with
 //! ICY titles and codec changes turned into hub events.
-//!
-//! Wiring: `upstream` and `decode` live on the `check` branch; this file is declared in `mod.rs`
-//! (`pub mod station_source;`) in the merge that brings them in. It was compiled clippy-clean against
-//! `check@9ecc01e` in a trial merge.
 
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;

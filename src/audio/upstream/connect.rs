@@ -1,0 +1,830 @@
+//! Opening a station URL: redirects (followed by hand so each hop is recorded), playlist indirection
+//! (PLS/M3U, HLS master and media playlists; depth-limited, loops detected), content-type sniffing (an HTML
+//! page is not a stream), Shoutcast v1 `ICY 200 OK` status lines (hyper refuses them, so those servers are
+//! read over a small raw HTTP/1.0 path), and ICY metadata stripped from the audio.
+//!
+//! The result is an [`Upstream`]: an async byte stream of pure audio plus what was learned on the way.
+//! Every read is bounded by a stall timeout, so a server that goes silent ends the stream with a
+//! `TimedOut` error instead of hanging its reader.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::watch;
+use url::Url;
+
+use super::icy::{IcyDemux, IcyHeaders};
+use super::playlist::{self, HlsMedia, Playlist};
+
+/// Pure audio bytes (or the error that ended them).
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync>>;
+
+/// The User-Agent we announce: some stations refuse requests without one.
+pub const USER_AGENT: &str = concat!(
+    "Alastor/",
+    env!("CARGO_PKG_VERSION"),
+    " (self-hosted Discord radio bot)"
+);
+
+/// Largest playlist body we read; real ones are a few hundred bytes.
+const MAX_PLAYLIST_BYTES: usize = 256 * 1024;
+/// Largest response head on the raw (Shoutcast v1) path.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Limits for opening a station.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// TCP + TLS connect, and waiting for the response head.
+    pub connect_timeout: Duration,
+    /// No bytes for this long ends the stream with a `TimedOut` error.
+    pub stall_timeout: Duration,
+    pub max_redirects: usize,
+    /// Playlists pointing at playlists: how deep we follow.
+    pub max_playlist_depth: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(5),
+            max_redirects: 10,
+            max_playlist_depth: 4,
+        }
+    }
+}
+
+/// The HTTP client every upstream uses: rustls, our User-Agent, redirects followed by [`open`] itself.
+pub fn http_client(options: &ConnectOptions) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(options.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// An open station stream and what was learned on the way to it.
+pub struct Upstream {
+    /// The URL the audio comes from (after redirects and playlists).
+    pub url: Url,
+    pub status: u16,
+    /// The server answered `ICY 200 OK` (Shoutcast v1).
+    pub shoutcast_v1: bool,
+    /// Every redirect target, in order.
+    pub redirects: Vec<Url>,
+    /// Every playlist followed, in order.
+    pub playlist_hops: Vec<Url>,
+    pub content_type: Option<String>,
+    pub icy: IcyHeaders,
+    /// Served as HLS segments.
+    pub hls: bool,
+    /// File extension hint for the decoder (`mp3`, `aac`, …) when the URL has one.
+    pub extension: Option<String>,
+    /// Pure audio, ICY metadata removed.
+    pub audio: ByteStream,
+    /// The latest `StreamTitle` (from ICY metadata), `None` until one arrives.
+    pub titles: watch::Receiver<Option<String>>,
+}
+
+impl ConnectError {
+    /// The HTTP status the failing response had, when one arrived.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::Stalled { status, .. } => *status,
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("url", &self.url.as_str())
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("icy", &self.icy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a station could not be opened. Each names the URL it happened at.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{url}: the server answered HTTP {status}")]
+    Status { url: Url, status: u16 },
+    #[error("{url}: no answer within {after:?}")]
+    Timeout { url: Url, after: Duration },
+    #[error("{url}: the server sent nothing for {after:?}")]
+    Stalled {
+        url: Url,
+        after: Duration,
+        /// The status of the response that then went silent, when it got that far.
+        status: Option<u16>,
+    },
+    #[error("{url}: the host name could not be resolved ({detail})")]
+    Dns { url: Url, detail: String },
+    #[error("{url}: TLS failed ({detail})")]
+    Tls { url: Url, detail: String },
+    #[error("{url}: could not connect ({detail})")]
+    Connect { url: Url, detail: String },
+    #[error("{url}: the answer is not audio but `{content_type}` (a web page?)")]
+    NotAudio { url: Url, content_type: String },
+    #[error("{url}: the stream ended before any audio")]
+    Empty { url: Url },
+    #[error("{url}: unusable playlist: {source}")]
+    Playlist {
+        url: Url,
+        source: playlist::PlaylistError,
+    },
+    #[error("{url}: playlists loop back to this URL")]
+    PlaylistLoop { url: Url },
+    #[error("{url}: playlists nested deeper than {depth}")]
+    PlaylistTooDeep { url: Url, depth: usize },
+    #[error("{url}: more than {max} redirects")]
+    TooManyRedirects { url: Url, max: usize },
+    #[error("{url}: a redirect without a usable Location")]
+    BadRedirect { url: Url },
+    #[error("{url}: unsupported stream: {why}")]
+    Unsupported { url: Url, why: String },
+    #[error("{url}: {detail}")]
+    Io { url: Url, detail: String },
+}
+
+/// Opens `url`, following redirects and playlists, and returns the audio stream.
+pub async fn open(
+    client: &reqwest::Client,
+    url: &Url,
+    options: &ConnectOptions,
+) -> Result<Upstream, ConnectError> {
+    let mut trail = Trail::default();
+    let mut upstream = open_at(client, url.clone(), options, &mut trail, 0).await?;
+    upstream.redirects = trail.redirects;
+    upstream.playlist_hops = trail.hops;
+    Ok(upstream)
+}
+
+#[derive(Default)]
+struct Trail {
+    redirects: Vec<Url>,
+    hops: Vec<Url>,
+    visited: HashSet<Url>,
+}
+
+/// A response head in one shape for both the reqwest and the raw path.
+struct Head {
+    status: u16,
+    shoutcast_v1: bool,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Head {
+    fn get(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| super::icy::decode_text(v).trim().to_owned())
+    }
+
+    fn icy(&self) -> IcyHeaders {
+        IcyHeaders::from_pairs(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+    }
+}
+
+// The whole redirect → playlist → audio decision in one place; split, it would hide the order of checks.
+#[allow(clippy::too_many_lines)]
+fn open_at<'a>(
+    client: &'a reqwest::Client,
+    url: Url,
+    options: &'a ConnectOptions,
+    trail: &'a mut Trail,
+    depth: usize,
+) -> Pin<Box<dyn Future<Output = Result<Upstream, ConnectError>> + Send + 'a>> {
+    Box::pin(async move {
+        if !trail.visited.insert(url.clone()) {
+            return Err(ConnectError::PlaylistLoop { url });
+        }
+        let mut url = url;
+        let mut redirects = 0;
+        let (head, mut body) = loop {
+            let (head, body) = fetch(client, &url, options).await?;
+            if (300..400).contains(&head.status) {
+                let next = head
+                    .get("location")
+                    .and_then(|loc| url.join(&loc).ok())
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| ConnectError::BadRedirect { url: url.clone() })?;
+                redirects += 1;
+                if redirects > options.max_redirects {
+                    return Err(ConnectError::TooManyRedirects {
+                        url,
+                        max: options.max_redirects,
+                    });
+                }
+                trail.redirects.push(next.clone());
+                url = next;
+                continue;
+            }
+            if !(200..300).contains(&head.status) {
+                return Err(ConnectError::Status {
+                    url,
+                    status: head.status,
+                });
+            }
+            break (head, body);
+        };
+
+        let content_type = head.get("content-type");
+        let first = match body.next().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => return Err(io_error(&url, &e, options, Some(head.status))),
+            None => return Err(ConnectError::Empty { url }),
+        };
+
+        if let Some(kind) = playlist::detect(content_type.as_deref(), &url, &first) {
+            if depth >= options.max_playlist_depth {
+                return Err(ConnectError::PlaylistTooDeep {
+                    url,
+                    depth: options.max_playlist_depth,
+                });
+            }
+            let text = read_to_limit(first, body, &url, options, head.status).await?;
+            let parsed =
+                playlist::parse(kind, &text, &url).map_err(|source| ConnectError::Playlist {
+                    url: url.clone(),
+                    source,
+                })?;
+            trail.hops.push(url.clone());
+            return match parsed {
+                Playlist::Streams(entries) => {
+                    // Entries are alternatives: the first that opens wins; else the first entry's error.
+                    let mut first_error = None;
+                    for entry in entries {
+                        match open_at(client, entry, options, trail, depth + 1).await {
+                            Ok(upstream) => return Ok(upstream),
+                            Err(e) => {
+                                first_error.get_or_insert(e);
+                            }
+                        }
+                    }
+                    Err(first_error.unwrap_or(ConnectError::Playlist {
+                        url,
+                        source: playlist::PlaylistError::Empty,
+                    }))
+                }
+                Playlist::HlsMaster(variants) => {
+                    // Audio-only radio masters list variants by quality; the first is the author's default.
+                    let variant = variants.into_iter().next().ok_or(ConnectError::Playlist {
+                        url: url.clone(),
+                        source: playlist::PlaylistError::Empty,
+                    })?;
+                    open_at(client, variant.url, options, trail, depth + 1).await
+                }
+                Playlist::HlsMedia(media) => Ok(open_hls(client, url, &media, options)),
+            };
+        }
+
+        if let Some(ct) = &content_type {
+            let mime = ct.to_ascii_lowercase();
+            if mime.starts_with("text/html") || mime.starts_with("application/json") {
+                return Err(ConnectError::NotAudio {
+                    url,
+                    content_type: ct.clone(),
+                });
+            }
+        }
+        if looks_like_html(&first) {
+            return Err(ConnectError::NotAudio {
+                url,
+                content_type: content_type.unwrap_or_else(|| "text/html".into()),
+            });
+        }
+
+        let icy = head.icy();
+        let (titles_tx, titles) = watch::channel(None);
+        let raw: ByteStream = Box::pin(futures_util::stream::once(async { Ok(first) }).chain(body));
+        let audio = match icy.metaint {
+            Some(metaint) => demux_icy(raw, metaint, titles_tx),
+            None => raw,
+        };
+        Ok(Upstream {
+            extension: extension(&url),
+            url,
+            status: head.status,
+            shoutcast_v1: head.shoutcast_v1,
+            redirects: Vec::new(),
+            playlist_hops: Vec::new(),
+            content_type,
+            icy,
+            hls: false,
+            audio,
+            titles,
+        })
+    })
+}
+
+fn extension(url: &Url) -> Option<String> {
+    let last = url.path_segments()?.next_back()?;
+    let (_, ext) = last.rsplit_once('.')?;
+    (!ext.is_empty() && ext.len() <= 5).then(|| ext.to_ascii_lowercase())
+}
+
+fn looks_like_html(first: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&first[..first.len().min(256)]).to_ascii_lowercase();
+    let head = head.trim_start();
+    head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<?xml")
+}
+
+/// Strips ICY metadata from `raw` and publishes each new title on `titles`.
+fn demux_icy(raw: ByteStream, metaint: usize, titles: watch::Sender<Option<String>>) -> ByteStream {
+    let mut demux = IcyDemux::new(metaint);
+    Box::pin(raw.filter_map(move |item| {
+        let out = match item {
+            Ok(chunk) => {
+                let mut audio = BytesMut::with_capacity(chunk.len());
+                let mut found = Vec::new();
+                demux.feed(&chunk, &mut audio, &mut found);
+                if let Some(title) = found.pop() {
+                    titles.send_if_modified(|current| {
+                        let changed = current.as_deref() != Some(title.as_str());
+                        *current = Some(title);
+                        changed
+                    });
+                }
+                // A chunk that was all metadata yields nothing rather than an empty read (EOF to readers).
+                (!audio.is_empty()).then(|| Ok(audio.freeze()))
+            }
+            Err(e) => Some(Err(e)),
+        };
+        std::future::ready(out)
+    }))
+}
+
+/// Reads a playlist body, bounded in size and by the stall timeout.
+async fn read_to_limit(
+    first: Bytes,
+    mut body: ByteStream,
+    url: &Url,
+    options: &ConnectOptions,
+    status: u16,
+) -> Result<Vec<u8>, ConnectError> {
+    let mut text = first.to_vec();
+    while text.len() < MAX_PLAYLIST_BYTES {
+        match body.next().await {
+            Some(Ok(chunk)) => text.extend_from_slice(&chunk),
+            Some(Err(e)) => return Err(io_error(url, &e, options, Some(status))),
+            None => break,
+        }
+    }
+    text.truncate(MAX_PLAYLIST_BYTES);
+    Ok(text)
+}
+
+fn io_error(
+    url: &Url,
+    e: &io::Error,
+    options: &ConnectOptions,
+    status: Option<u16>,
+) -> ConnectError {
+    if e.kind() == io::ErrorKind::TimedOut {
+        ConnectError::Stalled {
+            url: url.clone(),
+            after: options.stall_timeout,
+            status,
+        }
+    } else {
+        ConnectError::Io {
+            url: url.clone(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Ends a stream with a `TimedOut` error when no item arrives within `stall`.
+pub fn with_stall_timeout(
+    stream: impl Stream<Item = io::Result<Bytes>> + Send + Sync + 'static,
+    stall: Duration,
+) -> ByteStream {
+    let stream: ByteStream = Box::pin(stream);
+    Box::pin(futures_util::stream::unfold(
+        Some(stream),
+        move |state| async move {
+            let mut stream = state?;
+            match tokio::time::timeout(stall, stream.next()).await {
+                Ok(Some(item)) => Some((item, Some(stream))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("no data for {stall:?}"),
+                    )),
+                    None,
+                )),
+            }
+        },
+    ))
+}
+
+/// One GET with `Icy-MetaData: 1`. Falls back to the raw path when hyper refuses an `ICY 200 OK` line.
+async fn fetch(
+    client: &reqwest::Client,
+    url: &Url,
+    options: &ConnectOptions,
+) -> Result<(Head, ByteStream), ConnectError> {
+    let request = client
+        .get(url.clone())
+        .header("Icy-MetaData", "1")
+        .header(reqwest::header::ACCEPT, "*/*");
+    match tokio::time::timeout(options.connect_timeout, request.send()).await {
+        Err(_) => Err(ConnectError::Timeout {
+            url: url.clone(),
+            after: options.connect_timeout,
+        }),
+        Ok(Ok(response)) => {
+            let head = Head {
+                status: response.status().as_u16(),
+                shoutcast_v1: false,
+                headers: response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+                    .collect(),
+            };
+            let body = response.bytes_stream().map(|r| r.map_err(io::Error::other));
+            Ok((head, with_stall_timeout(body, options.stall_timeout)))
+        }
+        Ok(Err(e)) if is_icy_status_line(&e) && url.scheme() == "http" => {
+            fetch_raw(url, options).await
+        }
+        Ok(Err(e)) => Err(classify(url, &e, options)),
+    }
+}
+
+/// hyper's parser refuses any status line but `HTTP/1.x`: `ICY 200 OK` shows up as a version parse error.
+fn is_icy_status_line(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        let text = format!("{err:?}");
+        if text.contains("Parse(Version)") || text.contains("invalid HTTP version") {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+fn classify(url: &Url, e: &reqwest::Error, options: &ConnectOptions) -> ConnectError {
+    let mut chain = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        chain.push(err.to_string());
+        source = err.source();
+    }
+    let detail = chain.last().cloned().unwrap_or_default();
+    let all = chain.join(": ").to_ascii_lowercase();
+    let url = url.clone();
+    if e.is_timeout() {
+        ConnectError::Timeout {
+            url,
+            after: options.connect_timeout,
+        }
+    } else if all.contains("dns error") || all.contains("failed to lookup address") {
+        ConnectError::Dns { url, detail }
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        ConnectError::Tls { url, detail }
+    } else if e.is_connect() {
+        ConnectError::Connect { url, detail }
+    } else {
+        ConnectError::Io { url, detail }
+    }
+}
+
+/// The Shoutcast v1 path: plain TCP, HTTP/1.0 request, any `ICY`/`HTTP` status line.
+async fn fetch_raw(
+    url: &Url,
+    options: &ConnectOptions,
+) -> Result<(Head, ByteStream), ConnectError> {
+    let host = url.host_str().unwrap_or_default().to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let timeout = |after| ConnectError::Timeout {
+        url: url.clone(),
+        after,
+    };
+    let mut stream = tokio::time::timeout(
+        options.connect_timeout,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| timeout(options.connect_timeout))?
+    .map_err(|e| ConnectError::Connect {
+        url: url.clone(),
+        detail: e.to_string(),
+    })?;
+    let mut target = url.path().to_owned();
+    if let Some(query) = url.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    let host_header = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let request = format!(
+        "GET {target} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n\
+         Accept: */*\r\nIcy-MetaData: 1\r\nConnection: close\r\n\r\n"
+    );
+    let io_err = |e: io::Error| ConnectError::Io {
+        url: url.clone(),
+        detail: e.to_string(),
+    };
+    stream.write_all(request.as_bytes()).await.map_err(io_err)?;
+
+    let mut buf = Vec::with_capacity(4096);
+    let head_end = loop {
+        if let Some(end) = find_head_end(&buf) {
+            break end;
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            return Err(ConnectError::Io {
+                url: url.clone(),
+                detail: "response head too large".into(),
+            });
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(options.connect_timeout, stream.read(&mut chunk))
+            .await
+            .map_err(|_| timeout(options.connect_timeout))?
+            .map_err(io_err)?;
+        if n == 0 {
+            return Err(ConnectError::Empty { url: url.clone() });
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let (head_bytes, rest) = (&buf[..head_end.0], buf[head_end.1..].to_vec());
+    let head = parse_raw_head(head_bytes).ok_or_else(|| ConnectError::Io {
+        url: url.clone(),
+        detail: "malformed response head".into(),
+    })?;
+    let leftover = Bytes::from(rest);
+    let tail = futures_util::stream::unfold(Some(stream), |state| async move {
+        let mut stream = state?;
+        let mut chunk = vec![0u8; 16 * 1024];
+        match stream.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok(Bytes::from(chunk)), Some(stream)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let body =
+        futures_util::stream::iter((!leftover.is_empty()).then_some(Ok(leftover))).chain(tail);
+    Ok((head, with_stall_timeout(body, options.stall_timeout)))
+}
+
+/// `(end of head, start of body)`: accepts `\r\n\r\n` and the bare `\n\n` some old servers send.
+fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let crlf = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, i + 4));
+    let lf = buf
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map(|i| (i, i + 2));
+    match (crlf, lf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn parse_raw_head(head: &[u8]) -> Option<Head> {
+    let text = super::icy::decode_text(head);
+    let mut lines = text.lines();
+    let status_line = lines.next()?.trim();
+    let mut parts = status_line.split_whitespace();
+    let protocol = parts.next()?;
+    let status: u16 = parts.next()?.parse().ok()?;
+    let shoutcast_v1 = protocol.eq_ignore_ascii_case("ICY");
+    if !shoutcast_v1 && !protocol.starts_with("HTTP/") {
+        return None;
+    }
+    let headers = lines
+        .filter_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            Some((k.trim().to_owned(), v.trim().as_bytes().to_vec()))
+        })
+        .collect();
+    Some(Head {
+        status,
+        shoutcast_v1,
+        headers,
+    })
+}
+
+/// Streams an HLS media playlist: starts near the live edge, fetches each new segment once, and reloads
+/// the playlist every half target duration. Segments are concatenated: packed ADTS/MP3 segments demux as
+/// one stream (the readers resync on frame headers and step over per-segment ID3 tags).
+// The HLS state machine (queue, reload, errors) is one unfold; its pieces only make sense together.
+#[allow(clippy::too_many_lines)]
+fn open_hls(
+    client: &reqwest::Client,
+    url: Url,
+    media: &HlsMedia,
+    options: &ConnectOptions,
+) -> Upstream {
+    struct State {
+        client: reqwest::Client,
+        url: Url,
+        queue: VecDeque<Url>,
+        next_sequence: u64,
+        target: Duration,
+        ended: bool,
+        stall: Duration,
+        connect: Duration,
+    }
+    /// Live playlists start this many segments before the newest (what players do: a small cushion).
+    const LIVE_EDGE_SEGMENTS: usize = 3;
+    fn enqueue(state: &mut State, media: &HlsMedia, first_load: bool) {
+        let count = media.segments.len() as u64;
+        let skip = if first_load && !media.ended {
+            media.segments.len().saturating_sub(LIVE_EDGE_SEGMENTS)
+        } else {
+            0
+        };
+        for (i, segment) in media.segments.iter().enumerate().skip(skip) {
+            let sequence = media.media_sequence + i as u64;
+            if first_load || sequence >= state.next_sequence {
+                state.queue.push_back(segment.clone());
+            }
+        }
+        state.next_sequence = state.next_sequence.max(media.media_sequence + count);
+        state.target = Duration::from_secs(media.target_duration);
+        state.ended = media.ended;
+    }
+    let extension = media.segments.first().and_then(extension);
+    let hls_stall = options
+        .stall_timeout
+        .max(Duration::from_secs(media.target_duration.saturating_mul(3)));
+    let mut state = State {
+        client: client.clone(),
+        url: url.clone(),
+        queue: VecDeque::new(),
+        next_sequence: 0,
+        target: Duration::from_secs(media.target_duration),
+        ended: false,
+        stall: options.stall_timeout,
+        connect: options.connect_timeout,
+    };
+    enqueue(&mut state, media, true);
+    let stream = futures_util::stream::unfold(Some(state), |state| async move {
+        let mut state = state?;
+        loop {
+            if let Some(segment) = state.queue.pop_front() {
+                let fetched = tokio::time::timeout(state.connect + state.stall, async {
+                    let response = state
+                        .client
+                        .get(segment.clone())
+                        .send()
+                        .await?
+                        .error_for_status()?;
+                    response.bytes().await
+                })
+                .await;
+                return match fetched {
+                    Ok(Ok(bytes)) => Some((Ok(bytes), Some(state))),
+                    Ok(Err(e)) => Some((
+                        Err(io::Error::other(format!("HLS segment {segment}: {e}"))),
+                        None,
+                    )),
+                    Err(_) => Some((
+                        Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("HLS segment {segment} took too long"),
+                        )),
+                        None,
+                    )),
+                };
+            }
+            if state.ended {
+                return None;
+            }
+            tokio::time::sleep((state.target / 2).max(Duration::from_millis(500))).await;
+            let reloaded = tokio::time::timeout(state.connect + state.stall, async {
+                state
+                    .client
+                    .get(state.url.clone())
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .bytes()
+                    .await
+            })
+            .await;
+            let body = match reloaded {
+                Ok(Ok(body)) => body,
+                Ok(Err(e)) => {
+                    return Some((
+                        Err(io::Error::other(format!("HLS playlist {}: {e}", state.url))),
+                        None,
+                    ));
+                }
+                Err(_) => {
+                    return Some((
+                        Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("HLS playlist {} took too long", state.url),
+                        )),
+                        None,
+                    ));
+                }
+            };
+            match playlist::parse(playlist::PlaylistKind::M3u, &body, &state.url) {
+                Ok(Playlist::HlsMedia(media)) => {
+                    let url = state.url.clone();
+                    enqueue(&mut state, &media, false);
+                    state.url = url;
+                }
+                _ => {
+                    return Some((
+                        Err(io::Error::other(format!(
+                            "HLS playlist {} is no longer a media playlist",
+                            state.url
+                        ))),
+                        None,
+                    ));
+                }
+            }
+        }
+    });
+    let (_, titles) = watch::channel(None);
+    Upstream {
+        url,
+        status: 200,
+        shoutcast_v1: false,
+        redirects: Vec::new(),
+        playlist_hops: Vec::new(),
+        content_type: Some("application/vnd.apple.mpegurl".into()),
+        icy: IcyHeaders::default(),
+        hls: true,
+        extension,
+        // A live playlist that stops growing would otherwise poll forever without yielding a byte.
+        audio: with_stall_timeout(stream, hls_stall),
+        titles,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_head_accepts_icy_and_http() {
+        let head = parse_raw_head(
+            b"ICY 200 OK\r\nicy-name:Old Server\r\nicy-metaint: 8192\r\ncontent-type:audio/mpeg",
+        )
+        .expect("icy head");
+        assert_eq!(head.status, 200);
+        assert!(head.shoutcast_v1);
+        assert_eq!(head.icy().metaint, Some(8192));
+        assert_eq!(head.get("Content-Type").as_deref(), Some("audio/mpeg"));
+        let head = parse_raw_head(b"HTTP/1.0 404 Not Found\r\n").expect("http head");
+        assert_eq!(head.status, 404);
+        assert!(!head.shoutcast_v1);
+        assert!(parse_raw_head(b"SIP/2.0 200 OK").is_none());
+    }
+
+    #[test]
+    fn head_end_crlf_and_bare_lf() {
+        assert_eq!(
+            find_head_end(b"ICY 200 OK\r\na:b\r\n\r\nxx"),
+            Some((15, 19))
+        );
+        assert_eq!(find_head_end(b"ICY 200 OK\na:b\n\nxx"), Some((14, 16)));
+        assert_eq!(find_head_end(b"ICY 200 OK\r\n"), None);
+    }
+
+    #[test]
+    fn extension_from_url() {
+        let ext = |u: &str| extension(&Url::parse(u).expect("url"));
+        assert_eq!(ext("http://a/live.MP3?x=1").as_deref(), Some("mp3"));
+        assert_eq!(ext("http://a/stream"), None);
+        assert_eq!(ext("http://a/seg/12.aac").as_deref(), Some("aac"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stall_timeout_ends_a_silent_stream() {
+        let silent = futures_util::stream::pending::<io::Result<Bytes>>();
+        let mut stream = with_stall_timeout(silent, Duration::from_secs(3));
+        let err = stream.next().await.expect("item").expect_err("timeout");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(stream.next().await.is_none());
+    }
+}

@@ -1,0 +1,9 @@
+//! Upstream: getting a station's audio bytes. Playlists ([`playlist`]), ICY headers and in-band titles
+//! ([`icy`]), and opening a URL through redirects, playlists and Shoutcast quirks ([`connect`]).
+//! Shared by `stations check` (preflight) and the station hubs.
+
+pub mod connect;
+pub mod icy;
+pub mod playlist;
+
+pub use connect::{ByteStream, ConnectError, ConnectOptions, Upstream, http_client, open};
