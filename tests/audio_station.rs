@@ -38,12 +38,12 @@ async fn serve_loop(
                         Ok(k) => head.extend_from_slice(&buf[..k]),
                     }
                 }
-                let mut resp =
-                    format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nicy-br: 64\r\n");
-                if let Some(m) = metaint {
-                    resp.push_str(&format!("icy-metaint: {m}\r\n"));
-                }
-                resp.push_str("\r\n");
+                let metaint_header = metaint
+                    .map(|m| format!("icy-metaint: {m}\r\n"))
+                    .unwrap_or_default();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nicy-br: 64\r\n{metaint_header}\r\n"
+                );
                 if sock.write_all(resp.as_bytes()).await.is_err() {
                     return;
                 }

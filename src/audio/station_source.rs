@@ -7,7 +7,9 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::decode::{DecodeEvent, FormatHint, StreamDecoder};
-use super::source::{PcmChunk, SourceError, SourceEvent, SourceStream, StreamFormat, UpstreamSource};
+use super::source::{
+    PcmChunk, SourceError, SourceEvent, SourceStream, StreamFormat, UpstreamSource,
+};
 use super::upstream::{ConnectOptions, http_client, open};
 
 /// Opens real station URLs over HTTP(S).
