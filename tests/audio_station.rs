@@ -38,11 +38,34 @@ async fn serve_loop(
                         Ok(k) => head.extend_from_slice(&buf[..k]),
                     }
                 }
+                let request = String::from_utf8_lossy(&head).into_owned();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                if path == "/listen.pls" {
+                    let pls = format!(
+                        "[playlist]\nNumberOfEntries=1\nFile1=http://{addr}/go\nTitle1=x\nLength1=-1\nVersion=2\n"
+                    );
+                    let _ = sock
+                        .write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: audio/x-scpls\r\nContent-Length: {}\r\n\r\n{pls}", pls.len()).as_bytes())
+                        .await;
+                    return;
+                }
+                if path == "/go" {
+                    let _ = sock
+                        .write_all(format!("HTTP/1.1 302 Found\r\nLocation: http://{addr}/v1\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                        .await;
+                    return;
+                }
+                // `/v1` answers like a Shoutcast v1 server: `ICY 200 OK`, which hyper refuses.
+                let status = if path == "/v1" {
+                    "ICY 200 OK"
+                } else {
+                    "HTTP/1.1 200 OK"
+                };
                 let metaint_header = metaint
                     .map(|m| format!("icy-metaint: {m}\r\n"))
                     .unwrap_or_default();
                 let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nicy-br: 64\r\n{metaint_header}\r\n"
+                    "{status}\r\nContent-Type: {content_type}\r\nicy-br: 64\r\n{metaint_header}\r\n"
                 );
                 if sock.write_all(resp.as_bytes()).await.is_err() {
                     return;
@@ -187,4 +210,19 @@ async fn chained_ogg_song_change_is_seamless() {
         0,
         "a new logical Ogg stream is not a reconnect"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playlist_then_redirect_then_shoutcast_v1_reaches_the_audio() {
+    let live = serve_loop(fixture("tone-440hz.mp3"), "audio/mpeg", 8_000, None).await;
+    let pls = live.join("/listen.pls").expect("url");
+    let manager = manager();
+    let station = station(&pls);
+    let windows = listen(&manager, &station, 2.5, &[220.0, 440.0, 880.0]).await;
+    let tail = &windows[10..];
+    assert!(
+        tail.iter().filter(|w| **w == Some(440)).count() >= tail.len() * 8 / 10,
+        "{windows:?}"
+    );
+    assert_eq!(manager.stats()[0].reconnects, 0);
 }
