@@ -1,0 +1,503 @@
+//! The station hub: one tokio task per (station, gain preset) with listeners. It owns the single
+//! upstream connection, resamples to 48 kHz stereo, runs the one Opus encoder of the station and
+//! writes a 20 ms frame into the ring on every absolute 20 ms deadline, audio or silence. Upstream drops,
+//! stalls and refusals are handled here (backoff with jitter, rotating through the fallback URLs), so
+//! listeners only ever see a steady stream of frames.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use futures_util::future::BoxFuture;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{Instrument as _, debug, info, info_span, warn};
+use url::Url;
+
+use super::backoff::{Backoff, BackoffPolicy};
+use super::encode::{EncoderConfig, FRAME_LEN, OpusEncoder, SAMPLE_RATE};
+use super::listener::{DetachHook, SILENCE_FRAME};
+use super::resample::StereoResampler;
+use super::ring::FrameRing;
+use super::source::{SourceError, SourceEvent, SourceStream, StreamFormat, UpstreamSource};
+use crate::core::station::model::StationId;
+
+/// One 20 ms tick.
+pub const FRAME_DURATION: Duration = Duration::from_millis(20);
+/// Audio arriving this soon after a connection's first chunk counts as the server's connect burst.
+const BURST_WINDOW: Duration = Duration::from_secs(1);
+
+/// Tunables of every hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// No bytes (no events) from an open upstream for this long counts as a stall: reconnect.
+    pub stall_timeout: Duration,
+    /// Longest wait for an upstream to open (connect + headers + first decode setup).
+    pub connect_timeout: Duration,
+    /// How long a hub without listeners keeps its upstream before tearing down.
+    pub grace: Duration,
+    /// Frames kept in the ring (readers further behind skip forward).
+    pub ring_frames: usize,
+    /// Audio buffered before playback (re)starts: the jitter cushion against bursty upstreams.
+    pub preroll: Duration,
+    /// Buffer above which audio is dropped: down to the preroll at once during a connect burst, one frame
+    /// per tick otherwise (upstream clock faster than ours).
+    pub max_buffer: Duration,
+    /// A connection that played this long counts as healthy: its drop resets the backoff.
+    pub healthy_after: Duration,
+    /// Pause before trying the next fallback URL within one round.
+    pub fallback_delay: Duration,
+    pub backoff: BackoffPolicy,
+    pub encoder: EncoderConfig,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            stall_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(30),
+            ring_frames: 150,
+            preroll: Duration::from_millis(200),
+            max_buffer: Duration::from_millis(1_500),
+            healthy_after: Duration::from_secs(10),
+            fallback_delay: Duration::from_millis(200),
+            backoff: BackoffPolicy::default(),
+            encoder: EncoderConfig::default(),
+        }
+    }
+}
+
+/// Where the upstream side of a hub is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamState {
+    /// Opening `url` (attempt counts failures in a row).
+    Connecting { url: Url, attempt: u32 },
+    /// Connected, filling the preroll buffer (listeners hear silence).
+    Buffering { url: Url },
+    /// Audio flowing to listeners.
+    Playing { url: Url },
+    /// Waiting out a backoff delay after `reason`.
+    Retrying { reason: String, delay: Duration },
+    /// The hub task has ended (no listeners, or shutdown).
+    Stopped,
+}
+
+/// A point-in-time view of a hub, for `/info` and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSnapshot {
+    pub station: StationId,
+    pub gain_percent: u16,
+    pub state: UpstreamState,
+    pub format: Option<StreamFormat>,
+    pub title: Option<String>,
+    pub listeners: usize,
+    pub reconnects: u64,
+    /// Frames of real audio written to the ring.
+    pub frames_audio: u64,
+    /// Silence frames written while buffering or reconnecting.
+    pub frames_silence: u64,
+    /// 20 ms frames of decoded audio thrown away to bound latency (bursts, clock drift).
+    pub frames_dropped: u64,
+    pub buffered: Duration,
+}
+
+/// State shared between the hub task, the manager and listeners.
+#[derive(Debug)]
+pub struct HubShared {
+    pub(crate) station: StationId,
+    pub(crate) gain_percent: u16,
+    pub(crate) ring: Arc<FrameRing>,
+    pub(crate) listeners: AtomicUsize,
+    pub(crate) stop: AtomicBool,
+    reconnects: AtomicU64,
+    frames_audio: AtomicU64,
+    frames_silence: AtomicU64,
+    frames_dropped: AtomicU64,
+    buffered_samples: AtomicUsize,
+    status: Mutex<Status>,
+    title_tx: watch::Sender<Option<String>>,
+}
+
+#[derive(Debug)]
+struct Status {
+    state: UpstreamState,
+    format: Option<StreamFormat>,
+}
+
+impl HubShared {
+    pub(crate) fn new(station: StationId, gain_percent: u16, ring_frames: usize) -> Self {
+        Self {
+            station,
+            gain_percent,
+            ring: Arc::new(FrameRing::new(ring_frames)),
+            listeners: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
+            frames_audio: AtomicU64::new(0),
+            frames_silence: AtomicU64::new(0),
+            frames_dropped: AtomicU64::new(0),
+            buffered_samples: AtomicUsize::new(0),
+            status: Mutex::new(Status {
+                state: UpstreamState::Stopped,
+                format: None,
+            }),
+            title_tx: watch::channel(None).0,
+        }
+    }
+
+    pub fn snapshot(&self) -> HubSnapshot {
+        let status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        HubSnapshot {
+            station: self.station.clone(),
+            gain_percent: self.gain_percent,
+            state: status.state.clone(),
+            format: status.format.clone(),
+            title: self.title_tx.borrow().clone(),
+            listeners: self.listeners.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            frames_audio: self.frames_audio.load(Ordering::Relaxed),
+            frames_silence: self.frames_silence.load(Ordering::Relaxed),
+            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            buffered: Duration::from_secs_f64(
+                self.buffered_samples.load(Ordering::Relaxed) as f64 / 2.0 / f64::from(SAMPLE_RATE),
+            ),
+        }
+    }
+
+    /// Title changes (`StreamTitle`), for "now playing" displays.
+    pub fn titles(&self) -> watch::Receiver<Option<String>> {
+        self.title_tx.subscribe()
+    }
+
+    fn set_state(&self, state: UpstreamState) {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .state = state;
+    }
+
+    fn set_format(&self, format: StreamFormat) {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .format = Some(format);
+    }
+}
+
+impl DetachHook for HubShared {
+    fn detached(&self) {
+        self.listeners.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Asks the owner whether this idle hub may end (true = it was removed and must stop). The manager
+/// answers under its map lock, so an attach racing the teardown either keeps the hub alive or gets a
+/// new one.
+pub type RetireFn = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// Everything one hub task needs.
+pub struct StationHub {
+    shared: Arc<HubShared>,
+    urls: Vec<Url>,
+    source: Arc<dyn UpstreamSource>,
+    config: HubConfig,
+    retire: RetireFn,
+}
+
+type Opening = BoxFuture<'static, Result<SourceStream, SourceError>>;
+
+impl StationHub {
+    pub fn new(
+        shared: Arc<HubShared>,
+        urls: Vec<Url>,
+        source: Arc<dyn UpstreamSource>,
+        config: HubConfig,
+        retire: RetireFn,
+    ) -> Self {
+        Self {
+            shared,
+            urls,
+            source,
+            config,
+            retire,
+        }
+    }
+
+    /// Spawns the hub task on the current tokio runtime.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        let span = info_span!("station_hub", station = %self.shared.station, gain = self.shared.gain_percent);
+        tokio::spawn(self.run().instrument(span))
+    }
+
+    #[allow(clippy::too_many_lines)] // one select loop; splitting it would scatter the state machine
+    async fn run(self) {
+        let cfg = &self.config;
+        let shared = &self.shared;
+        let mut encoder = match OpusEncoder::new(cfg.encoder) {
+            Ok(e) => e,
+            Err(e) => {
+                // Without an encoder every frame is silence; listeners still never see an end.
+                warn!(error = %e, "Opus encoder unavailable, the station stays silent");
+                return self.run_silent().await;
+            }
+        };
+        let samples_per_ms = SAMPLE_RATE as usize * 2 / 1_000;
+        let preroll = cfg.preroll.as_millis() as usize * samples_per_ms;
+        let max_buffer =
+            (cfg.max_buffer.as_millis() as usize * samples_per_ms).max(preroll + FRAME_LEN);
+        let silence = Bytes::from_static(&SILENCE_FRAME);
+
+        let mut resampler = StereoResampler::default();
+        let mut buffer: VecDeque<f32> = VecDeque::with_capacity(max_buffer + FRAME_LEN * 4);
+        let mut scratch = Vec::with_capacity(FRAME_LEN * 8);
+        let mut frame = vec![0.0f32; FRAME_LEN];
+        let mut playing = false;
+
+        let mut backoff = Backoff::new(cfg.backoff);
+        let mut url_idx = 0usize;
+        let mut round_failures = 0usize;
+        let mut opening: Option<Opening> = None;
+        let mut stream: Option<SourceStream> = None;
+        let mut retry_at: Option<Instant> = Some(Instant::now());
+        let mut last_event = Instant::now();
+        let mut audio_since: Option<Instant> = None;
+        let mut idle_since: Option<Instant> = None;
+
+        let mut deadline = Instant::now() + FRAME_DURATION;
+        info!(urls = self.urls.len(), "hub started");
+
+        loop {
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(deadline) => {
+                    // Absolute deadlines: one frame per 20 ms of wall time; after a long hiccup
+                    // (suspend, overload) re-anchor instead of bursting a backlog at listeners.
+                    deadline += FRAME_DURATION;
+                    let now = Instant::now();
+                    if now > deadline + FRAME_DURATION * 5 {
+                        deadline = now + FRAME_DURATION;
+                    }
+
+                    if buffer.len() > max_buffer {
+                        // Upstream clock faster than ours: shed one 20 ms frame per tick while above the
+                        // watermark, a barely audible step instead of a long jump.
+                        buffer.drain(..FRAME_LEN);
+                        shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if !playing && buffer.len() >= preroll.max(FRAME_LEN) {
+                        playing = true;
+                        if let Some(url) = self.urls.get(url_idx) {
+                            shared.set_state(UpstreamState::Playing { url: url.clone() });
+                        }
+                    }
+                    if playing && buffer.len() >= FRAME_LEN {
+                        for (dst, src) in frame.iter_mut().zip(buffer.drain(..FRAME_LEN)) {
+                            *dst = src;
+                        }
+                        match encoder.encode(&frame) {
+                            Ok(packet) => {
+                                shared.ring.push(packet);
+                                shared.frames_audio.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                warn!(error = %e, "encode failed, sending silence");
+                                shared.ring.push(silence.clone());
+                                shared.frames_silence.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    } else {
+                        if playing {
+                            // Underrun: refill the cushion before playing again.
+                            playing = false;
+                            debug!("buffer underrun");
+                        }
+                        shared.ring.push(silence.clone());
+                        shared.frames_silence.fetch_add(1, Ordering::Relaxed);
+                    }
+                    shared.buffered_samples.store(buffer.len(), Ordering::Relaxed);
+
+                    if stream.is_some() && now.duration_since(last_event) > cfg.stall_timeout {
+                        warn!(after = ?cfg.stall_timeout, "upstream stalled");
+                        stream = None;
+                        let reason = format!("stalled: no data for {:?}", cfg.stall_timeout);
+                        retry_at = Some(self.schedule_retry(
+                            &mut backoff, &mut url_idx, &mut round_failures, audio_since.take(), &reason,
+                        ));
+                    }
+
+                    if shared.stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    if shared.listeners.load(Ordering::Acquire) == 0 {
+                        let since = *idle_since.get_or_insert(now);
+                        if now.duration_since(since) >= cfg.grace && (self.retire)() {
+                            info!("no listeners for the grace period, stopping");
+                            break;
+                        }
+                    } else {
+                        idle_since = None;
+                    }
+                }
+                () = wait_until(retry_at) => {
+                    retry_at = None;
+                    let url = self.urls[url_idx % self.urls.len()].clone();
+                    shared.set_state(UpstreamState::Connecting { url: url.clone(), attempt: backoff.failures() });
+                    debug!(%url, "opening upstream");
+                    let open = self.source.open(&url);
+                    let timeout = cfg.connect_timeout;
+                    opening = Some(Box::pin(async move {
+                        tokio::time::timeout(timeout, open).await.unwrap_or_else(|_| {
+                            Err(SourceError::new(format!("{url}: no answer within {timeout:?}")))
+                        })
+                    }));
+                }
+                result = poll_opening(&mut opening) => {
+                    opening = None;
+                    match result {
+                        Ok(s) => {
+                            let url = &self.urls[url_idx];
+                            info!(%url, "upstream connected");
+                            shared.set_state(UpstreamState::Buffering { url: url.clone() });
+                            stream = Some(s);
+                            last_event = Instant::now();
+                            audio_since = None;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "upstream did not open");
+                            retry_at = Some(self.schedule_retry(
+                                &mut backoff, &mut url_idx, &mut round_failures, None, &e.to_string(),
+                            ));
+                        }
+                    }
+                }
+                event = next_event(&mut stream) => {
+                    last_event = Instant::now();
+                    match event {
+                        Some(Ok(SourceEvent::Pcm(chunk))) => {
+                            audio_since.get_or_insert(last_event);
+                            scratch.clear();
+                            if let Err(e) = resampler.push(&chunk.samples, chunk.rate, chunk.channels, &mut scratch) {
+                                warn!(error = %e, "dropping undecodable chunk");
+                                continue;
+                            }
+                            buffer.extend(scratch.iter().copied());
+                            let in_burst = audio_since.is_some_and(|t| last_event.duration_since(t) < BURST_WINDOW);
+                            if in_burst && buffer.len() > max_buffer {
+                                // Connect-time burst (servers send seconds of backlog at once): that audio is
+                                // stale, keep only the preroll cushion so listeners stay near live.
+                                let excess = buffer.len() - preroll.max(FRAME_LEN);
+                                let drop = excess - excess % FRAME_LEN;
+                                buffer.drain(..drop);
+                                shared.frames_dropped.fetch_add((drop / FRAME_LEN) as u64, Ordering::Relaxed);
+                            }
+                        }
+                        Some(Ok(SourceEvent::Title(title))) => {
+                            info!(%title, "title");
+                            shared.title_tx.send_replace(Some(title));
+                        }
+                        Some(Ok(SourceEvent::Format(format))) => {
+                            info!(codec = %format.codec, bitrate = ?format.bitrate, "format");
+                            shared.set_format(format);
+                        }
+                        Some(Err(e)) => {
+                            warn!(error = %e, "upstream broke off");
+                            stream = None;
+                            retry_at = Some(self.schedule_retry(
+                                &mut backoff, &mut url_idx, &mut round_failures, audio_since.take(), &e.to_string(),
+                            ));
+                        }
+                        None => {
+                            warn!("upstream ended");
+                            stream = None;
+                            retry_at = Some(self.schedule_retry(
+                                &mut backoff, &mut url_idx, &mut round_failures, audio_since.take(), "upstream closed the stream",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        shared.set_state(UpstreamState::Stopped);
+    }
+
+    /// Decides which URL to try next and when; returns the instant of the next attempt.
+    fn schedule_retry(
+        &self,
+        backoff: &mut Backoff,
+        url_idx: &mut usize,
+        round_failures: &mut usize,
+        audio_since: Option<Instant>,
+        reason: &str,
+    ) -> Instant {
+        self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
+        let healthy = audio_since.is_some_and(|t| t.elapsed() >= self.config.healthy_after);
+        let delay = if healthy {
+            // A long healthy run broke: retry the same URL promptly, from the bottom of the curve.
+            backoff.reset();
+            *round_failures = 0;
+            backoff.next_delay()
+        } else {
+            *round_failures += 1;
+            *url_idx = (*url_idx + 1) % self.urls.len();
+            if *round_failures >= self.urls.len() {
+                // Every URL failed once this round: back off before starting over at the primary.
+                *round_failures = 0;
+                backoff.next_delay()
+            } else {
+                self.config.fallback_delay
+            }
+        };
+        self.shared.set_state(UpstreamState::Retrying {
+            reason: reason.to_owned(),
+            delay,
+        });
+        Instant::now() + delay
+    }
+
+    /// Fallback when no encoder can be built: keep the ring ticking with silence.
+    async fn run_silent(self) {
+        let mut tick = tokio::time::interval(FRAME_DURATION);
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            tick.tick().await;
+            self.shared.ring.push(Bytes::from_static(&SILENCE_FRAME));
+            if self.shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+            if self.shared.listeners.load(Ordering::Acquire) == 0 {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.config.grace && (self.retire)() {
+                    break;
+                }
+            } else {
+                idle_since = None;
+            }
+        }
+        self.shared.set_state(UpstreamState::Stopped);
+    }
+}
+
+async fn wait_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn poll_opening(opening: &mut Option<Opening>) -> Result<SourceStream, SourceError> {
+    match opening {
+        Some(fut) => fut.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_event(stream: &mut Option<SourceStream>) -> Option<Result<SourceEvent, SourceError>> {
+    match stream {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}

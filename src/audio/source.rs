@@ -1,0 +1,54 @@
+//! The seam between the hub and whatever produces decoded audio for a URL. The production
+//! implementation chains `upstream` (HTTP/ICY/playlists/HLS) and `decode` (symphonia); tests plug in
+//! in-process sources. A source only ever yields events; reconnecting, pacing and silence are the hub's.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use url::Url;
+
+/// A piece of decoded audio: interleaved f32 samples in −1..1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PcmChunk {
+    pub rate: u32,
+    pub channels: usize,
+    pub samples: Vec<f32>,
+}
+
+/// Codec facts about the current upstream, for `/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamFormat {
+    /// Codec name as the decoder reports it (`mp3`, `aac`, `vorbis`, …).
+    pub codec: String,
+    /// Nominal bitrate in kbit/s, when known (`icy-br`, container metadata).
+    pub bitrate: Option<u32>,
+}
+
+/// What an open upstream produces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceEvent {
+    Pcm(PcmChunk),
+    /// A new `StreamTitle` (ICY metadata, Ogg comments, HLS ID3).
+    Title(String),
+    Format(StreamFormat),
+}
+
+/// Why an upstream could not be opened or broke off. The message says which URL and what happened.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub Arc<str>);
+
+impl SourceError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(Arc::from(message.into()))
+    }
+}
+
+/// An open upstream: ends (`None`) on EOF, yields `Err` on a broken connection or an undecodable stream.
+pub type SourceStream = BoxStream<'static, Result<SourceEvent, SourceError>>;
+
+/// Opens a station URL and returns its decoded events.
+pub trait UpstreamSource: Send + Sync + 'static {
+    fn open(&self, url: &Url) -> BoxFuture<'static, Result<SourceStream, SourceError>>;
+}
