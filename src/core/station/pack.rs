@@ -239,7 +239,32 @@ pub fn unknown_field_message(key: &str) -> String {
     }
 }
 
-/// 1-based line of a byte offset in `text`.
+/// Byte offset → line lookups in O(log n) (a linear scan per entry made big packs quadratic).
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|&(_, b)| b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
+            .collect();
+        Self { starts }
+    }
+
+    /// 1-based line of a byte offset.
+    pub fn line(&self, offset: usize) -> u32 {
+        let line = self.starts.partition_point(|&start| start <= offset);
+        u32::try_from(line.max(1)).unwrap_or(u32::MAX)
+    }
+}
+
+/// 1-based line of a byte offset in `text` (one-off; use [`LineIndex`] for many lookups).
 pub fn line_of(text: &str, offset: usize) -> u32 {
     let end = offset.min(text.len());
     let lines = text.as_bytes()[..end].split(|&b| b == b'\n').count();
@@ -258,6 +283,7 @@ mod tests {
     #[case(100, 3)]
     fn line_of_offsets(#[case] offset: usize, #[case] line: u32) {
         assert_eq!(line_of("abc\ndef\nx", offset), line);
+        assert_eq!(LineIndex::new("abc\ndef\nx").line(offset), line);
     }
 
     #[rstest]

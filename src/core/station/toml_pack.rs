@@ -11,8 +11,7 @@ use toml::Spanned;
 
 use super::model::{Diagnostic, Origin, StationDraft};
 use super::pack::{
-    DraftAt, FieldOutcome, FieldValue, PackError, RawPack, apply_field, line_of,
-    unknown_field_message,
+    DraftAt, FieldOutcome, FieldValue, PackError, RawPack, apply_field, unknown_field_message,
 };
 
 type Entry = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
@@ -25,8 +24,9 @@ struct TomlFile {
 
 pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
     let origin = Origin::file(file);
+    let lines = super::pack::LineIndex::new(text);
     let syntax = |e: toml::de::Error| {
-        let line = e.span().map_or(1, |span| line_of(text, span.start));
+        let line = e.span().map_or(1, |span| lines.line(span.start));
         PackError(Diagnostic::error(
             origin.at(line),
             format!("invalid TOML: {}", e.message().trim()),
@@ -43,19 +43,19 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
             ""
         };
         pack.diagnostics.push(Diagnostic::warning(
-            origin.at(line_of(text, key.span().start)),
+            origin.at(lines.line(key.span().start)),
             format!("unknown top-level key `{}`{hint}; ignored", key.get_ref()),
         ));
     }
 
     for entry in parsed.station {
-        let line = line_of(text, entry.span().start);
+        let line = lines.line(entry.span().start);
         let mut fields: Vec<_> = entry.into_inner().into_iter().collect();
         // Keys in file order, so diagnostics read top to bottom.
         fields.sort_by_key(|(k, _)| k.span().start);
         let mut draft = StationDraft::default();
         for (key, value) in fields {
-            let key_line = line_of(text, key.span().start);
+            let key_line = lines.line(key.span().start);
             match apply_field(&mut draft, key.get_ref(), to_field(value.into_inner())) {
                 FieldOutcome::Applied => {}
                 FieldOutcome::Unknown => pack.diagnostics.push(Diagnostic::warning(
