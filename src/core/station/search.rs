@@ -1,14 +1,65 @@
-//! `StationIndex`: fuzzy, alias- and genre-aware station search behind autocomplete.
+//! `StationIndex`: fuzzy, alias- and genre-aware station search behind autocomplete and `stations search`.
 //!
-//! PLACEHOLDER until the tantivy index lands: a naive folded-substring match with the final API.
+//! One tantivy document per station in an in-RAM index, built from a [`Catalog`] snapshot in one call
+//! (the caller swaps the whole index on reload). Text is folded to ASCII lowercase (`model::fold`) and cut
+//! into words before it reaches tantivy, and queries go through the same [`words`] function, so "THÜRINGEN",
+//! "thuringen" and "Thüringen" are one term.
+//!
+//! Ranking is designed, not BM25: every clause scores a constant so the order follows these rules, best first:
+//! 1. the whole query equals the station name ([`EXACT_NAME`]) or one of its aliases ([`EXACT_ALIAS`]);
+//! 2. per query word, the best of: whole word > prefix (last word only, the user is typing) > typo
+//!    (Levenshtein 1, or 2 for words of 6+ letters, transpositions cost 1); name > alias > tag;
+//!    word scores add up, so stations matching more of the words rank higher;
+//! 3. ties: score, then folded name, then id — fully deterministic.
+//!
+//! The empty query returns a fixed first page: caller-preferred ids first (a guild's favourites and
+//! most-played), then every station alphabetically by folded name, then id.
+
+use std::collections::HashSet;
 
 use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
 use super::catalog::Catalog;
-use super::model::{StationId, fold};
+use super::model::{MAX_NAME_CHARS, StationId, fold};
 
 /// Discord allows at most 25 autocomplete choices.
 pub const MAX_AUTOCOMPLETE: usize = 25;
+
+/// Longest query we look at (in characters); Discord caps autocomplete input at 100, the CLI does not.
+const MAX_QUERY_CHARS: usize = 200;
+/// Most query words we turn into clauses: bounds latency on pasted paragraphs.
+const MAX_QUERY_WORDS: usize = 8;
+/// Longest word we try fuzzily; longer "words" are noise (URLs, pasted junk) and only match exactly.
+const MAX_FUZZY_WORD_CHARS: usize = 32;
+
+/// Score of the whole query being the station's name.
+pub const EXACT_NAME: f32 = 100.0;
+/// Score of the whole query being one of the station's aliases.
+pub const EXACT_ALIAS: f32 = 90.0;
+const WORD: f32 = 10.0;
+const PREFIX: f32 = 6.0;
+const TYPO_1: f32 = 4.0;
+const TYPO_2: f32 = 2.5;
+const NAME_WEIGHT: f32 = 1.0;
+const ALIAS_WEIGHT: f32 = 0.9;
+const TAG_WEIGHT: f32 = 0.6;
+/// Share of the score of the other fields a word also matches (see `build_query`).
+const FIELD_TIE_BREAKER: f32 = 0.2;
+/// Multiplier for caller-preferred stations on a non-empty query: reorders near-equals, never beats a
+/// clearly better match (a whole word over a typo is 10 vs 4).
+const PREFERRED_BOOST: f32 = 1.15;
+
+/// Name of the analyzer registered on the index: text arrives pre-folded, so split + lowercase suffices.
+const ANALYZER: &str = "alastor_words";
 
 /// One ranked result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,46 +73,333 @@ pub struct SearchHit {
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error("building the station index failed: {0}")]
-    Build(String),
+    Build(#[from] tantivy::TantivyError),
 }
 
-/// A searchable snapshot of a catalog.
+#[derive(Clone, Copy)]
+struct Fields {
+    ord: Field,
+    name: Field,
+    alias: Field,
+    tag: Field,
+    name_key: Field,
+    alias_key: Field,
+}
+
+/// A station as the ranking needs it, in index order.
+struct Entry {
+    id: StationId,
+    name: String,
+}
+
+/// A searchable snapshot of a catalog. Cheap to query from many tasks at once (`&self`, `Send + Sync`).
 pub struct StationIndex {
-    entries: Vec<(StationId, String, String)>,
+    reader: IndexReader,
+    fields: Fields,
+    /// INVARIANT: sorted by (folded name, id); the `ord` fast field of a document indexes this vector.
+    entries: Vec<Entry>,
+}
+
+impl std::fmt::Debug for StationIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StationIndex")
+            .field("stations", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Folds text and cuts it into ASCII alphanumeric words: the one definition of "word" for index and query.
+fn words(text: &str) -> Vec<String> {
+    fold(text)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn build_schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::Basic),
+    );
+    let fields = Fields {
+        ord: builder.add_u64_field("ord", FAST),
+        name: builder.add_text_field("name", text.clone()),
+        alias: builder.add_text_field("alias", text.clone()),
+        tag: builder.add_text_field("tag", text),
+        name_key: builder.add_text_field("name_key", STRING),
+        alias_key: builder.add_text_field("alias_key", STRING),
+    };
+    (builder.build(), fields)
 }
 
 impl StationIndex {
+    /// Indexes every station of `catalog`. Self-contained (RAM only) so a reload can build a fresh index
+    /// off to the side and swap it in whole.
     pub fn build(catalog: &Catalog) -> Result<Self, SearchError> {
-        let entries = catalog
-            .iter()
-            .map(|s| {
-                let text = fold(&format!(
-                    "{} {} {}",
-                    s.name,
-                    s.aliases.join(" "),
-                    s.tags.join(" ")
-                ));
-                (s.id.clone(), s.name.clone(), text)
-            })
-            .collect();
-        Ok(Self { entries })
+        let (schema, fields) = build_schema();
+        let index = Index::create_in_ram(schema);
+        index.tokenizers().register(
+            ANALYZER,
+            TextAnalyzer::builder(SimpleTokenizer::default())
+                .filter(LowerCaser)
+                .build(),
+        );
+
+        let mut stations: Vec<_> = catalog.iter().map(|s| (fold(&s.name), s)).collect();
+        stations.sort_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.id.cmp(&b.id)));
+
+        // One indexing thread: a single segment in docid order, so the index (and ties inside tantivy)
+        // are the same on every build. 50k stations take a few MB, far under the budget.
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 64 * 1024 * 1024)?;
+        let mut entries = Vec::with_capacity(stations.len());
+        for (ord, (_, station)) in stations.into_iter().enumerate() {
+            // INVARIANT: validation caps names; a longer one would be rejected by Discord, so fail loudly
+            // in debug builds and truncate defensively in release.
+            debug_assert!(station.name.chars().count() <= MAX_NAME_CHARS);
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(fields.ord, ord as u64);
+            let name_words = words(&station.name);
+            doc.add_text(fields.name, name_words.join(" "));
+            doc.add_text(fields.name_key, name_words.join(" "));
+            // The name without spaces is an implicit alias: "jazz 24" finds "Jazz24", "bbcradio1" finds
+            // "BBC Radio 1".
+            doc.add_text(fields.alias_key, name_words.concat());
+            for alias in &station.aliases {
+                let alias_words = words(alias);
+                doc.add_text(fields.alias, alias_words.join(" "));
+                doc.add_text(fields.alias_key, alias_words.join(" "));
+                doc.add_text(fields.alias_key, alias_words.concat());
+            }
+            for tag in &station.tags {
+                doc.add_text(fields.tag, words(tag).join(" "));
+            }
+            writer.add_document(doc)?;
+            entries.push(Entry {
+                id: station.id.clone(),
+                name: station.name.chars().take(MAX_NAME_CHARS).collect(),
+            });
+        }
+        writer.commit()?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Self {
+            reader,
+            fields,
+            entries,
+        })
     }
 
+    /// Number of indexed stations.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Autocomplete choices for `query`, at most `limit` clamped to [`MAX_AUTOCOMPLETE`].
     pub fn autocomplete(&self, query: &str, limit: usize) -> Vec<SearchHit> {
-        self.search(query, limit.min(MAX_AUTOCOMPLETE))
+        self.autocomplete_preferring(query, limit, &[])
     }
 
+    /// Autocomplete with caller-preferred stations (a guild's favourites, then most-played, in the order
+    /// given). Empty query: the preferred stations first, in that order, then the alphabetical page. Non-empty
+    /// query: preferred stations get a small boost that reorders near-equal matches only.
+    pub fn autocomplete_preferring(
+        &self,
+        query: &str,
+        limit: usize,
+        preferred: &[StationId],
+    ) -> Vec<SearchHit> {
+        self.ranked(query, limit.min(MAX_AUTOCOMPLETE), preferred)
+    }
+
+    /// Ranked search with no Discord cap on `limit` (the CLI, the `stations check` filter).
     pub fn search(&self, query: &str, limit: usize) -> Vec<SearchHit> {
-        let q = fold(query);
-        self.entries
-            .iter()
-            .filter(|(_, _, text)| text.contains(q.trim()))
-            .take(limit)
-            .map(|(id, name, _)| SearchHit {
-                id: id.clone(),
-                name: name.clone(),
-                score: 1.0,
-            })
+        self.ranked(query, limit, &[])
+    }
+
+    fn ranked(&self, query: &str, limit: usize, preferred: &[StationId]) -> Vec<SearchHit> {
+        if limit == 0 || self.entries.is_empty() {
+            return Vec::new();
+        }
+        let query: String = query.chars().take(MAX_QUERY_CHARS).collect();
+        let mut query_words = words(&query);
+        query_words.truncate(MAX_QUERY_WORDS);
+        if query_words.is_empty() {
+            return self.first_page(limit, preferred);
+        }
+        let tantivy_query = self.build_query(&query_words);
+        let searcher = self.reader.searcher();
+        // Fetch a margin past `limit` so re-sorting ties by name (and the preferred boost) decides the cut,
+        // not tantivy's internal order.
+        let fetch = limit.saturating_add(32).min(self.entries.len());
+        let top = match searcher.search(&tantivy_query, &TopDocs::with_limit(fetch)) {
+            Ok(top) => top,
+            Err(error) => {
+                // RAM index, no I/O: only a bug gets here. Autocomplete must still answer, so log and
+                // return nothing rather than fail the interaction.
+                tracing::warn!(%error, "station search failed");
+                return Vec::new();
+            }
+        };
+        let preferred: HashSet<&StationId> = preferred.iter().collect();
+        let mut hits: Vec<(f32, usize)> = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let Some(ord) = self.ord_of(&searcher, address) else {
+                continue;
+            };
+            let entry = &self.entries[ord];
+            let score = if preferred.contains(&entry.id) {
+                score * PREFERRED_BOOST
+            } else {
+                score
+            };
+            hits.push((score, ord));
+        }
+        // Entries are already in (name, id) order, so ord is the name-then-id tie-break.
+        hits.sort_by(|(sa, oa), (sb, ob)| sb.total_cmp(sa).then(oa.cmp(ob)));
+        hits.truncate(limit);
+        hits.into_iter()
+            .map(|(score, ord)| self.hit(ord, score))
             .collect()
+    }
+
+    fn ord_of(&self, searcher: &tantivy::Searcher, address: tantivy::DocAddress) -> Option<usize> {
+        let segment = searcher.segment_reader(address.segment_ord);
+        let column = segment.fast_fields().u64("ord").ok()?;
+        let ord = column.first(address.doc_id)?;
+        usize::try_from(ord)
+            .ok()
+            .filter(|&o| o < self.entries.len())
+    }
+
+    fn hit(&self, ord: usize, score: f32) -> SearchHit {
+        let entry = &self.entries[ord];
+        SearchHit {
+            id: entry.id.clone(),
+            name: entry.name.clone(),
+            score,
+        }
+    }
+
+    /// The empty-query page: preferred ids (known ones, first occurrence, in the given order), then the
+    /// rest alphabetically. Scores count down so the JSON output shows the order.
+    fn first_page(&self, limit: usize, preferred: &[StationId]) -> Vec<SearchHit> {
+        let mut seen = HashSet::new();
+        let preferred_ords = preferred.iter().filter_map(|id| {
+            self.entries
+                .iter()
+                .position(|e| &e.id == id)
+                .filter(|&ord| seen.insert(ord))
+        });
+        let ords: Vec<usize> = preferred_ords.collect();
+        let rest = (0..self.entries.len()).filter(|ord| !seen.contains(ord));
+        ords.iter()
+            .copied()
+            .chain(rest)
+            .take(limit)
+            .map(|ord| self.hit(ord, 0.0))
+            .collect()
+    }
+
+    fn build_query(&self, query_words: &[String]) -> BooleanQuery {
+        let f = self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let whole = query_words.join(" ");
+        clauses.push((
+            Occur::Should,
+            scored(term_query(f.name_key, &whole), EXACT_NAME),
+        ));
+        clauses.push((
+            Occur::Should,
+            scored(term_query(f.alias_key, &whole), EXACT_ALIAS),
+        ));
+        if query_words.len() > 1 {
+            // "bbc1" typed as "bbc 1", "jazz 24": the concatenation may be an alias or compact name.
+            let compact = query_words.concat();
+            clauses.push((
+                Occur::Should,
+                scored(term_query(f.alias_key, &compact), EXACT_ALIAS),
+            ));
+        }
+        let last = query_words.len() - 1;
+        for (i, word) in query_words.iter().enumerate() {
+            let typing = i == last;
+            // Per word: the better of name and alias counts (aliases often repeat name words, so adding
+            // them up would favour stations with redundant aliases), plus a fifth of a tag match: "Jazz24"
+            // named *and* tagged jazz beats a station only tagged jazz, but a prefix or a tag never
+            // reaches a whole word in the name.
+            let titles = DisjunctionMaxQuery::new(vec![
+                word_in_field(f.name, word, NAME_WEIGHT, typing),
+                word_in_field(f.alias, word, ALIAS_WEIGHT, typing),
+            ]);
+            let tag = word_in_field(f.tag, word, TAG_WEIGHT, false);
+            clauses.push((
+                Occur::Should,
+                Box::new(DisjunctionMaxQuery::with_tie_breaker(
+                    vec![Box::new(titles), tag],
+                    FIELD_TIE_BREAKER,
+                )),
+            ));
+        }
+        BooleanQuery::new(clauses)
+    }
+}
+
+/// How `word` matches in one field: the best of whole word, prefix (when `typing`; tags are whole genre
+/// words, never prefixes), and typos. Only the best counts: a whole-word hit must not also collect the
+/// prefix and typo scores of the same word.
+fn word_in_field(field: Field, word: &str, weight: f32, typing: bool) -> Box<dyn Query> {
+    let term = Term::from_field_text(field, word);
+    let len = word.chars().count();
+    let mut alternatives: Vec<Box<dyn Query>> =
+        vec![scored(term_query(field, word), WORD * weight)];
+    if typing {
+        let prefix = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
+        alternatives.push(scored(Box::new(prefix), PREFIX * weight));
+    }
+    if (3..=MAX_FUZZY_WORD_CHARS).contains(&len) {
+        let typo = FuzzyTermQuery::new(term.clone(), 1, true);
+        alternatives.push(scored(Box::new(typo), TYPO_1 * weight));
+        if len >= 6 {
+            let typo = FuzzyTermQuery::new(term.clone(), 2, true);
+            alternatives.push(scored(Box::new(typo), TYPO_2 * weight));
+        }
+        if typing && len >= 4 {
+            // A typo inside the word being typed: "radoi para" → "Radio Paradise".
+            let prefix = FuzzyTermQuery::new_prefix(term, 1, true);
+            alternatives.push(scored(Box::new(prefix), TYPO_2 * weight));
+        }
+    }
+    Box::new(DisjunctionMaxQuery::new(alternatives))
+}
+
+fn term_query(field: Field, text: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn scored(query: Box<dyn Query>, score: f32) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(query, score))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_fold_and_split_like_the_index() {
+        assert_eq!(words("ANTENNE THÜRINGEN"), ["antenne", "thuringen"]);
+        assert_eq!(words("  BBC-Radio 1!! "), ["bbc", "radio", "1"]);
+        assert!(words("?!… —").is_empty());
     }
 }
