@@ -3,6 +3,7 @@
 //! Everything here is unit-tested without Discord: the station catalog and its search index, the guild
 //! store, the player session state machine, the setup wizard, permission policy and rate limits.
 
+pub mod guild;
 pub mod ids;
 pub mod station;
 
