@@ -6,6 +6,7 @@
 pub mod guild;
 pub mod ids;
 pub mod station;
+pub mod store;
 
 #[cfg(test)]
 mod tests {
