@@ -6,6 +6,10 @@
 //! reads take microseconds and are fine on an async task; writes wait for an fsync, so async callers should
 //! run them in `spawn_blocking`.
 
+// Write closures speak redb's own (large) error so `?` works on every redb call inside them; `write` boxes it
+// into `StoreError` right after, so no large error escapes this module.
+#![allow(clippy::result_large_err)]
+
 pub mod records;
 
 use std::fs;
@@ -62,7 +66,11 @@ pub enum StoreError {
         source: RecordError,
     },
     #[error("store {}: {source}", path.display())]
-    Database { path: PathBuf, source: redb::Error },
+    Database {
+        path: PathBuf,
+        // Boxed: redb's error is large and would bloat every `Result` in the store.
+        source: Box<redb::Error>,
+    },
     #[error(transparent)]
     Favourite(#[from] FavouriteError),
 }
@@ -117,7 +125,7 @@ impl Store {
             Err(e) => {
                 return Err(StoreError::Database {
                     path,
-                    source: e.into(),
+                    source: Box::new(e.into()),
                 });
             }
         };
@@ -133,7 +141,7 @@ impl Store {
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(|e| StoreError::Database {
                 path: path.clone(),
-                source: e.into(),
+                source: Box::new(e.into()),
             })?;
         Self::init(db, path, None)
     }
@@ -342,7 +350,7 @@ impl Store {
     fn db_err(&self, e: impl Into<redb::Error>) -> StoreError {
         StoreError::Database {
             path: self.inner.path.clone(),
-            source: e.into(),
+            source: Box::new(e.into()),
         }
     }
 
