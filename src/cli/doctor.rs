@@ -45,7 +45,8 @@ pub enum Verdict {
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        // `pad`, not `write_str`: the report aligns columns with `{:<5}`.
+        f.pad(match self {
             Self::Ok => "ok",
             Self::Warn => "warn",
             Self::Fail => "FAIL",
