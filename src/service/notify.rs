@@ -400,7 +400,10 @@ mod tests {
             .expect("MONOTONIC_USEC line")
             .parse()
             .expect("number");
-        assert!((before..=after).contains(&stamp), "{before} <= {stamp} <= {after}");
+        assert!(
+            (before..=after).contains(&stamp),
+            "{before} <= {stamp} <= {after}"
+        );
         assert_eq!(lines[2], "STATUS=reloading packs");
     }
 
@@ -427,7 +430,10 @@ mod tests {
         let notifier = Notifier::connect(path.as_os_str()).expect("notifier");
         let error = notifier.watchdog().expect_err("nobody listens");
         let text = error.to_string();
-        assert!(text.contains("WATCHDOG=1") && text.contains("nobody-listens.sock"), "{text}");
+        assert!(
+            text.contains("WATCHDOG=1") && text.contains("nobody-listens.sock"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -482,7 +488,10 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_secs(25)).await;
         let unhealthy = drain(&socket);
-        assert_eq!(unhealthy, vec!["STATUS=unhealthy: voice gateway wedged\n"; 3]);
+        assert_eq!(
+            unhealthy,
+            vec!["STATUS=unhealthy: voice gateway wedged\n"; 3]
+        );
         healthy.store(true, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_secs(10)).await;
         drop(watchdog);
