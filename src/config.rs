@@ -415,4 +415,28 @@ mod tests {
             Config::load(Some(Path::new("/nonexistent/alastor.toml"))).expect_err("missing file");
         assert!(error.to_string().contains("/nonexistent/alastor.toml"));
     }
+
+    #[test]
+    fn log_format_is_set_from_file_or_env_and_rejects_unknown_formats() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "[log]\nformat = \"json\"\nfilter = \"alastor=debug\"\n",
+            )?;
+            let config = load_in_jail().map_err(|e| e.to_string())?;
+            assert_eq!(config.log.format, LogFormat::Json);
+            assert_eq!(config.log.filter, "alastor=debug");
+            // The systemd unit and the Docker image set the format this way.
+            jail.set_env("ALASTOR_LOG__FORMAT", "plain");
+            let config = load_in_jail().map_err(|e| e.to_string())?;
+            assert_eq!(config.log.format, LogFormat::Plain);
+            jail.set_env("ALASTOR_LOG__FORMAT", "xml");
+            let error = load_in_jail().expect_err("unknown format").to_string();
+            assert!(
+                error.contains("log.format") && error.contains("xml"),
+                "{error}"
+            );
+            Ok(())
+        });
+    }
 }

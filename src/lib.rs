@@ -4,6 +4,7 @@
 //! - [`core`]: Discord-free domain logic (stations, search, store, player state, wizard, policy, limits).
 //! - [`audio`]: station hubs — upstream, decode, one Opus encode per station, fan-out to listeners.
 //! - [`config`]: layered configuration (defaults < `alastor.toml` < `ALASTOR_*` environment).
+//! - [`service`]: systemd integration (`sd_notify` readiness, status and watchdog).
 //! - [`telemetry`]: tracing setup for terminals, journald and JSON.
 //! - [`cli`]: the `alastor` subcommands; `main.rs` only parses arguments and maps errors to exit codes.
 
@@ -11,4 +12,5 @@ pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod service;
 pub mod telemetry;

@@ -1,9 +1,17 @@
 //! Tracing setup: compact human output on a terminal, plain lines under systemd (journald adds timestamps),
 //! or JSON. `RUST_LOG` wins over the configured filter. Never log the token: config `Debug` redacts it.
+//!
+//! Under journald (`JOURNAL_STREAM` set) every line starts with a syslog priority (`<3>` error … `<7>` debug),
+//! which journald strips and stores, so `journalctl -p warning` filters Alastor's lines like any daemon's.
 
+use std::fmt;
 use std::io::IsTerminal;
 
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -19,6 +27,11 @@ pub fn init(config: &LogConfig) {
         LogFormat::Auto => LogFormat::Human,
         other => other,
     };
+    if format == LogFormat::Plain && under_journald {
+        let _ =
+            tracing::subscriber::set_global_default(journald_subscriber(filter, std::io::stderr));
+        return;
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -27,4 +40,111 @@ pub fn init(config: &LogConfig) {
         LogFormat::Plain => builder.with_ansi(false).without_time().compact().try_init(),
         LogFormat::Human | LogFormat::Auto => builder.compact().try_init(),
     };
+}
+
+/// Plain compact lines with a syslog priority prefix, for stderr connected to journald.
+pub fn journald_subscriber<W>(filter: EnvFilter, writer: W) -> impl Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .event_format(SyslogPriority(
+            tracing_subscriber::fmt::format().compact().without_time(),
+        ))
+        .finish()
+}
+
+/// Prefixes each event with `<N>` (sd-daemon(3) priority levels) before the wrapped format.
+struct SyslogPriority<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for SyslogPriority<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write!(writer, "<{}>", priority(*event.metadata().level()))?;
+        self.0.format_event(ctx, writer, event)
+    }
+}
+
+/// syslog priorities: 3 err, 4 warning, 6 info, 7 debug (tracing has no notice/crit).
+fn priority(level: Level) -> u8 {
+    match level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'w> MakeWriter<'w> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'w self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn journald_lines_carry_priorities_and_no_ansi_or_timestamps() {
+        let buffer = Buffer::default();
+        let subscriber = journald_subscriber(EnvFilter::new("debug"), buffer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(station = "fip", "stream lost");
+            tracing::warn!("reconnecting");
+            tracing::info!("playing");
+            tracing::debug!("buffer ok");
+            tracing::trace!("filtered out");
+        });
+        let text = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        for (line, prefix) in lines.iter().zip(["<3>", "<4>", "<6>", "<7>"]) {
+            assert!(
+                line.starts_with(prefix),
+                "{line:?} should start with {prefix}"
+            );
+        }
+        assert!(
+            lines[0].contains("stream lost") && lines[0].contains("station=\"fip\""),
+            "{text}"
+        );
+        assert!(
+            !text.contains('\u{1b}'),
+            "ANSI escape in journald output: {text:?}"
+        );
+        // No timestamp: the level follows the priority directly.
+        assert!(
+            lines[0].starts_with("<3>ERROR") || lines[0].starts_with("<3> ERROR"),
+            "{text}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod data;
+pub mod doctor;
 pub mod run;
 pub mod stations;
 
@@ -41,6 +42,8 @@ pub enum Command {
     /// Export, import and check the guild store.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Check the installation: config, token format, store, packs and (without --quick) the network.
+    Doctor(doctor::DoctorArgs),
 }
 
 impl Cli {
@@ -59,11 +62,17 @@ impl Cli {
 
 /// Runs the parsed command line; the exit code tells scripts whether it went well.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Doctor(args) = &cli.command {
+        // The doctor reports a broken configuration as a finding instead of failing on it.
+        crate::telemetry::init(&crate::config::LogConfig::default());
+        return doctor::run(&cli, args, &mut std::io::stdout().lock());
+    }
     let config = cli.load_config()?;
     crate::telemetry::init(&config.log);
     match cli.command {
         Command::Run => run::run(&config),
         Command::Stations(command) => stations::run(command, &config),
         Command::Data(command) => data::run(&command, &config),
+        Command::Doctor(_) => unreachable!("dispatched before loading the configuration"),
     }
 }
