@@ -5,6 +5,9 @@
 
 pub mod guild;
 pub mod ids;
+pub mod limits;
+pub mod locale;
+pub mod policy;
 pub mod station;
 pub mod store;
 
