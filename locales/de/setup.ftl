@@ -23,6 +23,7 @@ setup-saved = Gespeichert. Das Radio verwendet ab jetzt diese Einstellungen.
 setup-cancelled = Einrichtung abgebrochen; nichts wurde geändert.
 setup-timed-out = Zeit für die Einrichtung abgelaufen; nichts wurde geändert.
 setup-not-yours = Diese Einrichtung gehört jemand anderem; starte selbst /setup wizard.
+setup-stale = Diese Seite ist veraltet; hier ist die aktuelle.
 setup-reset-confirm = Wirklich alle Radio-Einstellungen dieses Servers zurücksetzen?
 setup-reset-done = Alle Radio-Einstellungen sind wieder auf Standard.
 setup-show-title = Radio-Einstellungen

@@ -23,6 +23,7 @@ setup-saved = Saved. The radio uses these settings from now on.
 setup-cancelled = Setup cancelled; nothing was changed.
 setup-timed-out = Setup timed out; nothing was changed.
 setup-not-yours = This setup belongs to someone else; run /setup wizard yourself.
+setup-stale = This page is out of date; here is the current one.
 setup-reset-confirm = Really reset every radio setting of this server?
 setup-reset-done = All radio settings are back to their defaults.
 setup-show-title = Radio settings

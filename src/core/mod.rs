@@ -10,6 +10,7 @@ pub mod locale;
 pub mod policy;
 pub mod station;
 pub mod store;
+pub mod wizard;
 
 #[cfg(test)]
 mod tests {
