@@ -511,3 +511,110 @@ mod tests {
         }
     }
 }
+
+/// A wizard component's `custom_id`: which wizard session and which control, so a click on a stale or
+/// foreign message is recognised without any Discord state. `setup:<session hex>:<control>`, always
+/// far below Discord's 100-character limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ComponentId {
+    pub session: u64,
+    pub control: Control,
+}
+
+/// The controls a wizard page can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Control {
+    VoiceSelect,
+    RoleSelect,
+    LanguageSelect,
+    RegionSelect,
+    AlwaysOnToggle,
+    VolumeSelect,
+    AnnounceToggle,
+    Back,
+    Next,
+    Save,
+    Cancel,
+}
+
+impl Control {
+    const NAMES: [(Control, &'static str); 11] = [
+        (Control::VoiceSelect, "voice"),
+        (Control::RoleSelect, "roles"),
+        (Control::LanguageSelect, "lang"),
+        (Control::RegionSelect, "region"),
+        (Control::AlwaysOnToggle, "always"),
+        (Control::VolumeSelect, "volume"),
+        (Control::AnnounceToggle, "announce"),
+        (Control::Back, "back"),
+        (Control::Next, "next"),
+        (Control::Save, "save"),
+        (Control::Cancel, "cancel"),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map_or("cancel", |(_, n)| n)
+    }
+}
+
+impl ComponentId {
+    const PREFIX: &'static str = "setup";
+
+    pub fn encode(self) -> String {
+        format!(
+            "{}:{:x}:{}",
+            Self::PREFIX,
+            self.session,
+            self.control.name()
+        )
+    }
+
+    /// `None` for ids that are not the wizard's (other commands' components) or are malformed.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.split(':');
+        if parts.next()? != Self::PREFIX {
+            return None;
+        }
+        let session = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let name = parts.next()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let control = Control::NAMES.iter().find(|(_, n)| *n == name)?.0;
+        Some(Self { session, control })
+    }
+}
+
+#[cfg(test)]
+mod component_id_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn round_trips_within_discords_limit(session: u64, i in 0usize..Control::NAMES.len()) {
+            let id = ComponentId { session, control: Control::NAMES[i].0 };
+            let raw = id.encode();
+            prop_assert!(raw.len() <= 100, "{}", raw);
+            prop_assert_eq!(ComponentId::parse(&raw), Some(id));
+        }
+    }
+
+    #[test]
+    fn foreign_and_malformed_ids_are_not_ours() {
+        for raw in [
+            "radio:1:play",
+            "setup:zz:next",
+            "setup:1:nope",
+            "setup:1:next:x",
+            "setup",
+            "",
+        ] {
+            assert_eq!(ComponentId::parse(raw), None, "{raw}");
+        }
+    }
+}
