@@ -5,6 +5,7 @@
 
 pub mod guild;
 pub mod ids;
+pub mod player;
 pub mod station;
 pub mod store;
 
