@@ -272,6 +272,8 @@ impl Session {
     }
 
     /// The transition function.
+    // One flat match over every event reads better than splitting it across helpers.
+    #[allow(clippy::too_many_lines)]
     #[must_use]
     pub fn handle(mut self, event: Event, now: Instant) -> (Self, Vec<Effect>) {
         let mut fx = Vec::new();
