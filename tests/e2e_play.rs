@@ -6,6 +6,7 @@
 //! exactly as the real commands will. Everything below the command handler is production code.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fake_discord::{FakeDiscord, GUILD_ID, LISTENER_ID, STARTUP_TIMEOUT, VOICE_CHANNEL_ID};
@@ -94,6 +95,21 @@ mod bot {
                 commands: vec![radio()],
                 event_handler: |framework, event| {
                     Box::pin(async move {
+                        if let serenity::FullEvent::GuildCreate { guild, .. } = event {
+                            // Who already sits in voice: the session's listener count starts from these.
+                            for vs in guild.voice_states.values() {
+                                let ev = VoiceEvent::Member {
+                                    guild: GuildKey(guild.id.get()),
+                                    user: UserKey(vs.user_id.get()),
+                                    is_bot: guild
+                                        .members
+                                        .get(&vs.user_id)
+                                        .is_some_and(|m| m.user.bot),
+                                    channel: vs.channel_id.map(|c| ChannelKey(c.get())),
+                                };
+                                framework.user_data.playback.on_voice_state(ev).await;
+                            }
+                        }
                         if let serenity::FullEvent::VoiceStateUpdate { new, .. } = event
                             && let Some(guild) = new.guild_id
                         {
@@ -119,14 +135,17 @@ mod bot {
                 },
                 ..Default::default()
             })
-            .setup(move |ctx, _ready, framework| {
+            .setup(move |ctx, ready, framework| {
                 Box::pin(async move {
-                    poise::builtins::register_in_guild(
-                        ctx,
-                        &framework.options().commands,
-                        guild.into(),
-                    )
-                    .await?;
+                    let mut guilds: Vec<serenity::GuildId> =
+                        ready.guilds.iter().map(|g| g.id).collect();
+                    if guilds.is_empty() {
+                        guilds.push(guild.into());
+                    }
+                    for g in guilds {
+                        poise::builtins::register_in_guild(ctx, &framework.options().commands, g)
+                            .await?;
+                    }
                     let playback = Playback::new(
                         voice,
                         Arc::clone(&ctx.http),
@@ -183,63 +202,89 @@ fn fixture(name: &str) -> Vec<u8> {
     .expect("fixture")
 }
 
-/// A local radio: serves `body` in a loop at 8 kB/s (64 kbit/s) after a 0.5 s burst. Counts connections.
-async fn radio(
-    body: Vec<u8>,
-    content_type: &'static str,
-) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+/// Connections a local radio has seen, and how many are open now.
+#[derive(Default)]
+struct Conns {
+    total: AtomicUsize,
+    open: AtomicUsize,
+    /// Bumped by [`Conns::cut_all`]; a connection ends when it changes.
+    generation: AtomicUsize,
+}
+
+impl Conns {
+    /// Drops every open connection (an upstream outage); new connections are served normally.
+    fn cut_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A local radio: serves `body` in a loop at 8 kB/s (64 kbit/s) after a 0.5 s burst.
+async fn radio(body: Vec<u8>, content_type: &'static str) -> (String, Arc<Conns>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let body = Arc::new(body);
-    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = Arc::clone(&connections);
+    let connections = Arc::new(Conns::default());
+    let conns = Arc::clone(&connections);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            conns.total.fetch_add(1, Ordering::SeqCst);
+            conns.open.fetch_add(1, Ordering::SeqCst);
             let body = Arc::clone(&body);
+            let conns = Arc::clone(&conns);
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => head.extend_from_slice(&buf[..k]),
-                    }
-                }
-                let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n");
-                if sock.write_all(resp.as_bytes()).await.is_err() {
-                    return;
-                }
-                let start = tokio::time::Instant::now();
-                let (mut sent, mut pos) = (0usize, 0usize);
-                loop {
-                    let mut out = Vec::with_capacity(1_024);
-                    for _ in 0..1_024 {
-                        out.push(body[pos]);
-                        pos = (pos + 1) % body.len();
-                    }
-                    if sock.write_all(&out).await.is_err() {
-                        return;
-                    }
-                    sent += 1_024;
-                    let due = Duration::from_secs_f64(sent as f64 / 8_000.0)
-                        .saturating_sub(Duration::from_millis(500));
-                    tokio::time::sleep_until(start + due).await;
-                }
+                serve(&mut sock, &body, content_type, &conns).await;
+                conns.open.fetch_sub(1, Ordering::SeqCst);
             });
         }
     });
     (format!("http://{addr}/live"), connections)
 }
 
+async fn serve(sock: &mut tokio::net::TcpStream, body: &[u8], content_type: &str, conns: &Conns) {
+    let generation = conns.generation.load(Ordering::SeqCst);
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(k) => head.extend_from_slice(&buf[..k]),
+        }
+    }
+    let resp = format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n");
+    if sock.write_all(resp.as_bytes()).await.is_err() {
+        return;
+    }
+    let start = tokio::time::Instant::now();
+    let (mut sent, mut pos) = (0usize, 0usize);
+    loop {
+        let mut out = Vec::with_capacity(1_024);
+        for _ in 0..1_024 {
+            out.push(body[pos]);
+            pos = (pos + 1) % body.len();
+        }
+        if sock.write_all(&out).await.is_err() {
+            return;
+        }
+        sent += 1_024;
+        if conns.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        let due = Duration::from_secs_f64(sent as f64 / 8_000.0)
+            .saturating_sub(Duration::from_millis(500));
+        tokio::time::sleep_until(start + due).await;
+    }
+}
+
 struct Setup {
     _dirs: tempfile::TempDir,
     stations: String,
     data: String,
+    alpha: Arc<Conns>,
 }
 
+/// Alpha FM (440 Hz MP3) and Bravo FM (880 Hz AAC-LC ADTS).
 async fn stations() -> Setup {
-    let (alpha, _) = radio(fixture("tone-440hz.mp3"), "audio/mpeg").await;
+    let (alpha, alpha_conns) = radio(fixture("tone-440hz.mp3"), "audio/mpeg").await;
     let (bravo, _) = radio(fixture("tone-880hz.aac"), "audio/aac").await;
     let dirs = tempfile::tempdir().expect("tempdir");
     let stations = dirs.path().join("stations");
@@ -257,7 +302,17 @@ async fn stations() -> Setup {
     Setup {
         stations: stations.display().to_string(),
         data: data.display().to_string(),
+        alpha: alpha_conns,
         _dirs: dirs,
+    }
+}
+
+/// Waits (bounded) until `cond` holds; for counters outside the fake, which has no event to wait on.
+async fn eventually(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -380,7 +435,10 @@ async fn killed_bot_resumes_the_station_without_a_command() {
         .expect("silence while the bot is dead");
 
     let restarted = Instant::now();
-    let bot = spawn(&d, &s);
+    let mut bot = spawn(&d, &s);
+    bot.wait_for_log("resuming playback", STARTUP_TIMEOUT)
+        .await
+        .expect("the new process resumes from the store");
     d.guild(GUILD_ID)
         .voice()
         .wait_for_tone(440.0, VOICE_TIMEOUT + STARTUP_TIMEOUT)
@@ -390,5 +448,132 @@ async fn killed_bot_resumes_the_station_without_a_command() {
         "measure: restart → 440 Hz heard in {:?}",
         restarted.elapsed()
     );
+    drop(bot);
+}
+
+const GUILD_2: u64 = 900;
+const VOICE_2: u64 = 901;
+const TEXT_2: u64 = 902;
+const LISTENER_2: u64 = 903;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_guilds_on_one_station_share_one_upstream_connection() {
+    let s = stations().await;
+    let world = fake_discord::world::World::default().guild(
+        fake_discord::world::Guild::new(GUILD_2, "Second Guild")
+            .text_channel(TEXT_2, "general")
+            .voice_channel(VOICE_2, "Radio")
+            .member(LISTENER_2, "ann", &[])
+            .in_voice(LISTENER_2, VOICE_2),
+    );
+    let d = FakeDiscord::builder()
+        .world(world)
+        .start()
+        .await
+        .expect("fake");
+    let bot = spawn(&d, &s);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    for (guild, member) in [(GUILD_ID, LISTENER_ID), (GUILD_2, LISTENER_2)] {
+        d.guild(guild)
+            .member(member)
+            .run("/radio play", [("station", "alpha-fm")])
+            .await
+            .expect("dispatched")
+            .reply()
+            .await
+            .expect("reply");
+    }
+    for guild in [GUILD_ID, GUILD_2] {
+        d.guild(guild)
+            .voice()
+            .wait_for_tone(440.0, VOICE_TIMEOUT)
+            .await
+            .expect("both guilds hear the station");
+    }
+    // Preflights open (and close) their own short connections; the hub keeps exactly one.
+    eventually("one open upstream connection", VOICE_TIMEOUT, || {
+        s.alpha.open.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_drop_reconnects_and_the_tone_returns() {
+    let s = stations().await;
+    let d = FakeDiscord::start().await;
+    let bot = spawn(&d, &s);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    d.guild(GUILD_ID)
+        .member(LISTENER_ID)
+        .run("/radio play", [("station", "alpha-fm")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    let voice = d.guild(GUILD_ID).voice();
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("tone before the drop");
+    let before = s.alpha.total.load(Ordering::SeqCst);
+    s.alpha.cut_all();
+    eventually("the hub to reconnect", VOICE_TIMEOUT, || {
+        s.alpha.total.load(Ordering::SeqCst) > before
+    })
+    .await;
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("tone after the reconnect");
+    assert_eq!(
+        d.guild(GUILD_ID).bot_voice_channel(),
+        Some(VOICE_CHANNEL_ID),
+        "an upstream drop never costs the voice connection"
+    );
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_leaves_once_the_last_listener_left() {
+    let s = stations().await;
+    {
+        let store =
+            alastor::core::store::Store::open(std::path::Path::new(&s.data)).expect("store");
+        store
+            .update_settings(alastor::core::ids::GuildKey(GUILD_ID), |g| {
+                g.idle_timeout = Duration::from_secs(2);
+            })
+            .expect("settings");
+    }
+    let d = FakeDiscord::start().await;
+    let bot = spawn(&d, &s);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    let listener = d.guild(GUILD_ID).member(LISTENER_ID);
+    listener
+        .run("/radio play", [("station", "alpha-fm")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("playing");
+    // With the listener present the 2 s idle timeout must not fire. An absence has no event to wait for.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        d.guild(GUILD_ID).bot_voice_channel(),
+        Some(VOICE_CHANNEL_ID),
+        "stays while someone listens"
+    );
+    listener.leave_voice().await.expect("left");
+    d.guild(GUILD_ID)
+        .wait_bot_voice_channel(None, VOICE_TIMEOUT)
+        .await
+        .expect("the bot leaves after the idle timeout");
     drop(bot);
 }
