@@ -96,6 +96,8 @@ mod bot {
                 event_handler: |framework, event| {
                     Box::pin(async move {
                         if let serenity::FullEvent::GuildCreate { guild, .. } = event {
+                            let playback = &framework.user_data.playback;
+                            playback.ensure_always_on(GuildKey(guild.id.get())).await;
                             // Who already sits in voice: the session's listener count starts from these.
                             for vs in guild.voice_states.values() {
                                 let ev = VoiceEvent::Member {
@@ -575,5 +577,40 @@ async fn idle_timeout_leaves_once_the_last_listener_left() {
         .wait_bot_voice_channel(None, VOICE_TIMEOUT)
         .await
         .expect("the bot leaves after the idle timeout");
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_on_guild_is_joined_at_startup() {
+    let s = stations().await;
+    {
+        let store =
+            alastor::core::store::Store::open(std::path::Path::new(&s.data)).expect("store");
+        let guild = alastor::core::ids::GuildKey(GUILD_ID);
+        store
+            .update_settings(guild, |g| {
+                g.always_on = true;
+                g.voice_channel = Some(alastor::core::ids::ChannelKey(VOICE_CHANNEL_ID));
+            })
+            .expect("settings");
+        store
+            .update_favourites(guild, |f| {
+                f.add(alastor::core::station::model::StationId::parse("alpha-fm").expect("id"))
+            })
+            .expect("favourites");
+    }
+    let d = FakeDiscord::start().await;
+    let started = Instant::now();
+    let bot = spawn(&d, &s);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("the 24-7 guild hears its favourite with no command");
+    eprintln!(
+        "measure: start → 24-7 guild hears its station in {:?}",
+        started.elapsed()
+    );
     drop(bot);
 }

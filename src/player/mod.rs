@@ -499,18 +499,37 @@ impl Playback {
         }
     }
 
-    /// Starts a 24-7 guild in its configured channel when it has no session (the bot calls this for each
-    /// guild on `GuildCreate`; the store has no index of 24-7 guilds).
-    pub async fn ensure_always_on(&self, guild: GuildKey, station: StationId) {
-        let Ok(settings) = self.shared.store.settings(guild) else {
+    /// Starts a 24-7 guild in its configured channel when it has no session and no resume entry (the bot
+    /// calls this for each guild on `GuildCreate`; the store has no index of 24-7 guilds). The station is the
+    /// guild's first favourite, else its most played one; a guild with neither has nothing to play yet.
+    pub async fn ensure_always_on(&self, guild: GuildKey) {
+        let store = &self.shared.store;
+        let Ok(settings) = store.settings(guild) else {
             return;
         };
         let (true, Some(channel)) = (settings.always_on, settings.voice_channel) else {
             return;
         };
-        if self.status(guild).is_some() {
+        let resuming = store
+            .resume_entries()
+            .is_ok_and(|entries| entries.iter().any(|(g, _)| *g == guild));
+        if resuming || self.status(guild).is_some() {
             return;
         }
+        let favourite = store
+            .favourites(guild)
+            .ok()
+            .and_then(|f| f.as_slice().first().cloned());
+        let station = favourite.or_else(|| {
+            store
+                .most_played(guild, 1)
+                .ok()
+                .and_then(|top| top.into_iter().next().map(|(id, _)| id))
+        });
+        let Some(station) = station.filter(|id| self.shared.station(id).is_some()) else {
+            tracing::info!(%guild, "24-7 mode on, but no favourite or played station to start with");
+            return;
+        };
         let entry = crate::core::guild::ResumeEntry {
             voice_channel: channel,
             station,
