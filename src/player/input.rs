@@ -125,3 +125,48 @@ pub fn listener_input(listener: Listener) -> Result<Input, InputError> {
     };
     Ok(Input::Live(LiveInput::Parsed(parsed), None))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::audio::listener::SILENCE_FRAME;
+    use crate::audio::ring::FrameRing;
+
+    fn reader(ring: &Arc<FrameRing>) -> ListenerReader {
+        let mut params = CodecParameters::new();
+        params.for_codec(CODEC_TYPE_OPUS);
+        ListenerReader {
+            listener: Listener::new(Arc::clone(ring), None),
+            tracks: vec![Track::new(0, params)],
+            cues: Vec::new(),
+            meta: MetadataLog::default(),
+            ts: 0,
+        }
+    }
+
+    #[test]
+    fn underrun_is_silence_never_an_error_and_timestamps_advance_by_20_ms() {
+        let ring = Arc::new(FrameRing::new(16));
+        let mut r = reader(&ring);
+        for n in 0..3u64 {
+            let p = r.next_packet().expect("never an error");
+            assert_eq!(&*p.data, &SILENCE_FRAME);
+            assert_eq!((p.ts, p.dur), (n * FRAME_SAMPLES, FRAME_SAMPLES));
+        }
+        ring.push(Bytes::from_static(b"opus-frame"));
+        let p = r.next_packet().expect("frame");
+        assert_eq!(&*p.data, b"opus-frame");
+        assert_eq!(p.ts, 3 * FRAME_SAMPLES);
+    }
+
+    #[test]
+    fn builds_a_ready_live_input() {
+        let ring = Arc::new(FrameRing::new(16));
+        let input = listener_input(Listener::new(ring, None)).expect("input");
+        assert!(matches!(input, Input::Live(LiveInput::Parsed(_), None)));
+    }
+}
