@@ -614,3 +614,65 @@ async fn always_on_guild_is_joined_at_startup() {
     );
     drop(bot);
 }
+
+/// Measurement, not a check: how long a restart takes until every one of 50 resumed guilds hears its station
+/// (joins are spaced by `playback.resume_spacing`, 250 ms by default). Run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: 50 voice connections"]
+async fn measure_restart_to_audio_for_50_guilds() {
+    const GUILDS: u64 = 50;
+    let s = stations().await;
+    let mut world = fake_discord::world::World::empty();
+    {
+        let store =
+            alastor::core::store::Store::open(std::path::Path::new(&s.data)).expect("store");
+        for n in 0..GUILDS {
+            let (guild, voice, member) = (10_000 + n * 10, 10_001 + n * 10, 10_002 + n * 10);
+            world = world.guild(
+                fake_discord::world::Guild::new(guild, format!("g{n}"))
+                    .text_channel(10_003 + n * 10, "general")
+                    .voice_channel(voice, "Radio")
+                    .member(member, "m", &[])
+                    .in_voice(member, voice),
+            );
+            store
+                .put_resume(
+                    alastor::core::ids::GuildKey(guild),
+                    &alastor::core::guild::ResumeEntry {
+                        voice_channel: alastor::core::ids::ChannelKey(voice),
+                        station: alastor::core::station::model::StationId::parse("alpha-fm")
+                            .expect("id"),
+                        volume: alastor::core::guild::Volume::UNITY,
+                        text_channel: None,
+                        started_by: None,
+                        since: std::time::SystemTime::now(),
+                        title: None,
+                    },
+                )
+                .expect("resume entry");
+        }
+    }
+    let d = FakeDiscord::builder()
+        .world(world)
+        .start()
+        .await
+        .expect("fake");
+    let started = Instant::now();
+    let bot = spawn(&d, &s);
+    let mut first = None;
+    for n in 0..GUILDS {
+        d.guild(10_000 + n * 10)
+            .voice()
+            .wait_for_tone(440.0, Duration::from_secs(120))
+            .await
+            .expect("resumed guild hears its station");
+        first.get_or_insert(started.elapsed());
+    }
+    eprintln!(
+        "measure: restart → first of {GUILDS} guilds hears audio in {:?}, all {GUILDS} in {:?}; upstream connections open: {}",
+        first.unwrap_or_default(),
+        started.elapsed(),
+        s.alpha.open.load(Ordering::SeqCst)
+    );
+    drop(bot);
+}

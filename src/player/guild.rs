@@ -370,6 +370,7 @@ impl GuildTask {
                         .unwrap_or(std::time::SystemTime::UNIX_EPOCH),
                     volume: self.session.volume().unwrap_or_default(),
                     channel,
+                    started_by: self.session.started_by(),
                     playing: self.session.phase() == Phase::Playing,
                     codec: hub
                         .as_ref()

@@ -74,6 +74,8 @@ pub struct SessionStatus {
     pub since: SystemTime,
     pub volume: Volume,
     pub channel: ChannelKey,
+    /// Who started the session (`None` for resumed 24-7 sessions).
+    pub started_by: Option<UserKey>,
     pub playing: bool,
     pub codec: Option<String>,
     pub bitrate: Option<u32>,
@@ -408,15 +410,8 @@ impl Playback {
     /// Who may control the session (the policy's view).
     pub fn session_view(&self, guild: GuildKey) -> Option<SessionView> {
         let status = self.status(guild)?;
-        let started_by = self
-            .shared
-            .store
-            .resume_entries()
-            .ok()
-            .and_then(|entries| entries.into_iter().find(|(g, _)| *g == guild))
-            .and_then(|(_, e)| e.started_by);
         Some(SessionView {
-            started_by,
+            started_by: status.started_by,
             humans_in_channel: self.shared.humans_in(guild, status.channel),
         })
     }
