@@ -32,7 +32,7 @@ use crate::core::station::reload::StationLibrary;
 use crate::core::store::Store;
 
 use guild::{Command, GuildTask};
-pub use notice::render_notice;
+pub use notice::{Keyed, error_key, notice_key, render_notice};
 
 /// How many similar stations a failed play suggests.
 const SIMILAR: usize = 3;
