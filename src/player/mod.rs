@@ -304,6 +304,11 @@ impl Playback {
             .volume
             .unwrap_or(settings.default_volume)
             .capped(settings.max_volume);
+        let tx = self.handle(req.guild)?;
+        // The session may predate a /setup change: bring it up to date before it decides anything.
+        tx.send(Command::Event(settings_event(&settings)))
+            .await
+            .map_err(|_| PlayError::ShuttingDown)?;
         let (reply, answer) = oneshot::channel();
         let event = Event::PlayRequested {
             station: station.id.clone(),
@@ -313,8 +318,7 @@ impl Playback {
             volume,
             since: SystemTime::now(),
         };
-        self.handle(req.guild)?
-            .send(Command::Play { event, reply })
+        tx.send(Command::Play { event, reply })
             .await
             .map_err(|_| PlayError::ShuttingDown)?;
         let channel = answer.await.map_err(|_| PlayError::ShuttingDown)??;
@@ -373,6 +377,20 @@ impl Playback {
             .take(SIMILAR)
             .map(|hit| (hit.id, hit.name))
             .collect()
+    }
+
+    /// Tells a running session that the guild's settings changed (24-7 mode, idle timeout, announcements).
+    /// `/setup` calls this after saving.
+    pub async fn settings_changed(&self, guild: GuildKey) {
+        let Some(tx) = self.existing(guild) else {
+            return;
+        };
+        match self.shared.store.settings(guild) {
+            Ok(settings) => {
+                let _ = tx.send(Command::Event(settings_event(&settings))).await;
+            }
+            Err(e) => tracing::warn!(%guild, error = %e, "cannot read settings for the session"),
+        }
     }
 
     /// Stops and leaves; the resume entry is removed.
@@ -572,6 +590,14 @@ impl Playback {
 }
 
 pub use crate::core::player::Notice;
+
+fn settings_event(settings: &crate::core::guild::GuildSettings) -> Event {
+    Event::SettingsChanged {
+        always_on: settings.always_on,
+        idle_timeout: settings.idle_timeout,
+        announce: settings.announce_now_playing,
+    }
+}
 
 /// Re-exported so the bot needs one import for the policy's session view.
 #[derive(Debug, Clone, PartialEq, Eq)]
