@@ -157,6 +157,21 @@ mod bot {
                     )?;
                     let resumer = playback.clone();
                     tokio::spawn(async move { resumer.resume_all().await });
+                    // SIGTERM: leave voice keeping the resume entries, then exit (what app.rs does).
+                    let stopper = playback.clone();
+                    tokio::spawn(async move {
+                        let mut term = tokio::signal::unix::signal(
+                            tokio::signal::unix::SignalKind::terminate(),
+                        )
+                        .expect("SIGTERM handler");
+                        term.recv().await;
+                        stopper.shutdown(std::time::Duration::from_secs(5)).await;
+                        eprintln!("graceful shutdown done");
+                        // The leave (op 4) is queued on the shard; give it a moment to reach the gateway
+                        // (app.rs gets the same by shutting the shard manager down after playback).
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        std::process::exit(0);
+                    });
                     Ok(Data { playback })
                 })
             })
@@ -181,6 +196,7 @@ fn e2e_play_bot() {
         .with_writer(std::io::stderr)
         .init();
     let guild = env("TEST_GUILD_ID").parse().expect("TEST_GUILD_ID");
+    eprintln!("bot pid {}", std::process::id());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -673,6 +689,57 @@ async fn measure_restart_to_audio_for_50_guilds() {
         first.unwrap_or_default(),
         started.elapsed(),
         s.alpha.open.load(Ordering::SeqCst)
+    );
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_leaves_voice_and_the_next_start_resumes() {
+    let s = stations().await;
+    let d = FakeDiscord::start().await;
+    let mut bot = spawn(&d, &s);
+    let pid_line = bot
+        .wait_for_log("bot pid ", STARTUP_TIMEOUT)
+        .await
+        .expect("pid line");
+    let pid = pid_line.rsplit(' ').next().expect("pid").trim().to_owned();
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    d.guild(GUILD_ID)
+        .member(LISTENER_ID)
+        .run("/radio play", [("station", "alpha-fm")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("playing");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    d.guild(GUILD_ID)
+        .wait_bot_voice_channel(None, VOICE_TIMEOUT)
+        .await
+        .expect("shutdown leaves voice");
+    bot.wait_for_log("graceful shutdown done", VOICE_TIMEOUT)
+        .await
+        .expect("shutdown finished within its deadline");
+    drop(bot);
+
+    let bot = spawn(&d, &s);
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_for_tone(440.0, VOICE_TIMEOUT + STARTUP_TIMEOUT)
+        .await
+        .expect("the resume entry survived the graceful shutdown");
+    assert_eq!(
+        d.guild(GUILD_ID).bot_voice_channel(),
+        Some(VOICE_CHANNEL_ID)
     );
     drop(bot);
 }
