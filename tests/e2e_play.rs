@@ -79,6 +79,47 @@ mod bot {
         Ok(())
     }
 
+    /// Forwards voice states (initial ones from `GUILD_CREATE`, then updates) and starts 24-7 guilds.
+    async fn on_event(
+        framework: poise::FrameworkContext<'_, Data, Error>,
+        event: &serenity::FullEvent,
+    ) -> Result<(), Error> {
+        let playback = &framework.user_data.playback;
+        if let serenity::FullEvent::GuildCreate { guild, .. } = event {
+            playback.ensure_always_on(GuildKey(guild.id.get())).await;
+            for vs in guild.voice_states.values() {
+                let ev = VoiceEvent::Member {
+                    guild: GuildKey(guild.id.get()),
+                    user: UserKey(vs.user_id.get()),
+                    is_bot: guild.members.get(&vs.user_id).is_some_and(|m| m.user.bot),
+                    channel: vs.channel_id.map(|c| ChannelKey(c.get())),
+                };
+                playback.on_voice_state(ev).await;
+            }
+        }
+        if let serenity::FullEvent::VoiceStateUpdate { new, .. } = event
+            && let Some(guild) = new.guild_id
+        {
+            let bot = framework.serenity_context.cache.current_user().id;
+            let channel = new.channel_id.map(|c| ChannelKey(c.get()));
+            let ev = if new.user_id == bot {
+                VoiceEvent::Own {
+                    guild: GuildKey(guild.get()),
+                    channel,
+                }
+            } else {
+                VoiceEvent::Member {
+                    guild: GuildKey(guild.get()),
+                    user: UserKey(new.user_id.get()),
+                    is_bot: new.member.as_ref().is_some_and(|m| m.user.bot),
+                    channel,
+                }
+            };
+            playback.on_voice_state(ev).await;
+        }
+        Ok(())
+    }
+
     pub async fn run(token: String, api_base: String, guild: u64) -> Result<(), Error> {
         let stations = std::env::var("TEST_STATIONS_DIR")?;
         let data_dir = std::env::var("TEST_DATA_DIR")?;
@@ -93,48 +134,7 @@ mod bot {
         let framework = poise::Framework::builder()
             .options(poise::FrameworkOptions {
                 commands: vec![radio()],
-                event_handler: |framework, event| {
-                    Box::pin(async move {
-                        if let serenity::FullEvent::GuildCreate { guild, .. } = event {
-                            let playback = &framework.user_data.playback;
-                            playback.ensure_always_on(GuildKey(guild.id.get())).await;
-                            // Who already sits in voice: the session's listener count starts from these.
-                            for vs in guild.voice_states.values() {
-                                let ev = VoiceEvent::Member {
-                                    guild: GuildKey(guild.id.get()),
-                                    user: UserKey(vs.user_id.get()),
-                                    is_bot: guild
-                                        .members
-                                        .get(&vs.user_id)
-                                        .is_some_and(|m| m.user.bot),
-                                    channel: vs.channel_id.map(|c| ChannelKey(c.get())),
-                                };
-                                framework.user_data.playback.on_voice_state(ev).await;
-                            }
-                        }
-                        if let serenity::FullEvent::VoiceStateUpdate { new, .. } = event
-                            && let Some(guild) = new.guild_id
-                        {
-                            let bot = framework.serenity_context.cache.current_user().id;
-                            let channel = new.channel_id.map(|c| ChannelKey(c.get()));
-                            let ev = if new.user_id == bot {
-                                VoiceEvent::Own {
-                                    guild: GuildKey(guild.get()),
-                                    channel,
-                                }
-                            } else {
-                                VoiceEvent::Member {
-                                    guild: GuildKey(guild.get()),
-                                    user: UserKey(new.user_id.get()),
-                                    is_bot: new.member.as_ref().is_some_and(|m| m.user.bot),
-                                    channel,
-                                }
-                            };
-                            framework.user_data.playback.on_voice_state(ev).await;
-                        }
-                        Ok(())
-                    })
-                },
+                event_handler: |framework, event| Box::pin(on_event(framework, event)),
                 ..Default::default()
             })
             .setup(move |ctx, ready, framework| {
@@ -730,16 +730,21 @@ async fn sigterm_leaves_voice_and_the_next_start_resumes() {
         .await
         .expect("shutdown finished within its deadline");
     drop(bot);
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_silent(Duration::from_millis(400), VOICE_TIMEOUT)
+        .await
+        .expect("silence while no bot runs");
 
     let bot = spawn(&d, &s);
     d.guild(GUILD_ID)
-        .voice()
-        .wait_for_tone(440.0, VOICE_TIMEOUT + STARTUP_TIMEOUT)
+        .wait_bot_voice_channel(Some(VOICE_CHANNEL_ID), VOICE_TIMEOUT + STARTUP_TIMEOUT)
         .await
         .expect("the resume entry survived the graceful shutdown");
-    assert_eq!(
-        d.guild(GUILD_ID).bot_voice_channel(),
-        Some(VOICE_CHANNEL_ID)
-    );
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("and the station plays again");
     drop(bot);
 }
