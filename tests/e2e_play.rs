@@ -30,7 +30,7 @@ mod bot {
     type Error = Box<dyn std::error::Error + Send + Sync>;
     type Context<'a> = poise::Context<'a, Data, Error>;
 
-    #[poise::command(slash_command, guild_only, subcommands("play", "stop"))]
+    #[poise::command(slash_command, guild_only, subcommands("play", "stop", "volume"))]
     #[allow(clippy::unused_async)] // poise requires an async body for the parent command.
     async fn radio(_ctx: Context<'_>) -> Result<(), Error> {
         Ok(())
@@ -61,6 +61,27 @@ mod bot {
         };
         let text = match ctx.data().playback.play(req).await {
             Ok(now) => format!("Now playing {} in <#{}>", now.name, now.channel),
+            Err(e) => e.user_message(),
+        };
+        ctx.say(text).await?;
+        Ok(())
+    }
+
+    /// Set the volume.
+    #[poise::command(slash_command, guild_only)]
+    async fn volume(
+        ctx: Context<'_>,
+        #[description = "Percent"] percent: u32,
+    ) -> Result<(), Error> {
+        let guild = ctx.guild_id().ok_or("guild only")?;
+        let volume = alastor::core::guild::Volume::new(percent)?;
+        let text = match ctx
+            .data()
+            .playback
+            .set_volume(GuildKey(guild.get()), volume)
+            .await
+        {
+            Ok(()) => format!("Volume {volume}"),
             Err(e) => e.user_message(),
         };
         ctx.say(text).await?;
@@ -746,5 +767,58 @@ async fn sigterm_leaves_voice_and_the_next_start_resumes() {
         .wait_for_tone(440.0, VOICE_TIMEOUT)
         .await
         .expect("and the station plays again");
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_change_moves_to_a_quieter_hub_without_leaving() {
+    let s = stations().await;
+    let d = FakeDiscord::start().await;
+    let bot = spawn(&d, &s);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    let listener = d.guild(GUILD_ID).member(LISTENER_ID);
+    listener
+        .run("/radio play", [("station", "alpha-fm")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    let voice = d.guild(GUILD_ID).voice();
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("playing");
+    // A full window of steady tone before measuring the level (no event marks "steady").
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let loud = voice.hearing(Duration::from_millis(800));
+    let reply = listener
+        .run("/radio volume", [("percent", "50")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    assert!(reply.content().contains("50%"), "{}", reply.content());
+    let mut quiet = voice.hearing(Duration::from_millis(800));
+    let deadline = Instant::now() + VOICE_TIMEOUT;
+    // The 50 % hub connects and buffers first; wait until the level settles about 6 dB lower.
+    while quiet.silent || quiet.dbfs > loud.dbfs - 4.0 {
+        assert!(
+            Instant::now() < deadline,
+            "level never dropped: before {loud:?}, now {quiet:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        quiet = voice.hearing(Duration::from_millis(800));
+    }
+    assert_eq!(quiet.frequency.map(f32::round), Some(440.0), "{quiet:?}");
+    assert_eq!(
+        d.guild(GUILD_ID).bot_voice_channel(),
+        Some(VOICE_CHANNEL_ID)
+    );
+    eprintln!(
+        "measure: level {:.1} dBFS at 100 %, {:.1} dBFS at 50 %",
+        loud.dbfs, quiet.dbfs
+    );
     drop(bot);
 }
