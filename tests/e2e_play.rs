@@ -61,6 +61,13 @@ mod bot {
         };
         let text = match ctx.data().playback.play(req).await {
             Ok(now) => format!("Now playing {} in <#{}>", now.name, now.channel),
+            Err(e @ alastor::player::PlayError::Unreachable { .. }) => {
+                let alastor::player::PlayError::Unreachable { similar, .. } = &e else {
+                    unreachable!()
+                };
+                let names: Vec<&str> = similar.iter().map(|(_, name)| name.as_str()).collect();
+                format!("{} Similar: {}", e.user_message(), names.join(", "))
+            }
             Err(e) => e.user_message(),
         };
         ctx.say(text).await?;
@@ -334,7 +341,8 @@ async fn stations() -> Setup {
         stations.join("test.toml"),
         format!(
             "[[station]]\nname = \"Alpha FM\"\nurls = [\"{alpha}\"]\ntags = [\"test\"]\n\n\
-             [[station]]\nname = \"Bravo FM\"\nurls = [\"{bravo}\"]\ntags = [\"test\"]\n"
+             [[station]]\nname = \"Bravo FM\"\nurls = [\"{bravo}\"]\ntags = [\"test\"]\n\n\
+             [[station]]\nname = \"Dead FM\"\nurls = [\"http://127.0.0.1:9/\"]\ntags = [\"test\"]\n"
         ),
     )
     .expect("write pack");
@@ -819,6 +827,35 @@ async fn volume_change_moves_to_a_quieter_hub_without_leaving() {
     eprintln!(
         "measure: level {:.1} dBFS at 100 %, {:.1} dBFS at 50 %",
         loud.dbfs, quiet.dbfs
+    );
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_station_is_refused_before_joining_with_similar_stations() {
+    let s = stations().await;
+    let d = FakeDiscord::start().await;
+    let bot = spawn(&d, &s);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    let reply = d
+        .guild(GUILD_ID)
+        .member(LISTENER_ID)
+        .run("/radio play", [("station", "dead-fm")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    let text = reply.content();
+    assert!(text.contains("Dead FM isn't reachable"), "{text}");
+    assert!(
+        text.contains("Alpha FM") && text.contains("Bravo FM"),
+        "{text}"
+    );
+    assert_eq!(
+        d.guild(GUILD_ID).bot_voice_channel(),
+        None,
+        "preflight failed: never joined"
     );
     drop(bot);
 }
