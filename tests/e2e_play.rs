@@ -176,13 +176,12 @@ mod bot {
                         poise::builtins::register_in_guild(ctx, &framework.options().commands, g)
                             .await?;
                     }
-                    let playback = Playback::new(
-                        voice,
-                        Arc::clone(&ctx.http),
-                        store,
-                        library,
-                        &alastor::config::PlaybackConfig::default(),
-                    )?;
+                    let mut cfg = alastor::config::PlaybackConfig::default();
+                    if let Ok(ms) = std::env::var("TEST_NOTICE_AFTER_MS") {
+                        cfg.upstream_notice_after = std::time::Duration::from_millis(ms.parse()?);
+                    }
+                    let playback =
+                        Playback::new(voice, Arc::clone(&ctx.http), store, library, &cfg)?;
                     let resumer = playback.clone();
                     tokio::spawn(async move { resumer.resume_all().await });
                     // SIGTERM: leave voice keeping the resume entries, then exit (what app.rs does).
@@ -255,6 +254,8 @@ struct Conns {
     open: AtomicUsize,
     /// Bumped by [`Conns::cut_all`]; a connection ends when it changes.
     generation: AtomicUsize,
+    /// While set, new connections are closed at once (the station is down).
+    refuse: std::sync::atomic::AtomicBool,
 }
 
 impl Conns {
@@ -288,6 +289,9 @@ async fn radio(body: Vec<u8>, content_type: &'static str) -> (String, Arc<Conns>
 
 async fn serve(sock: &mut tokio::net::TcpStream, body: &[u8], content_type: &str, conns: &Conns) {
     let generation = conns.generation.load(Ordering::SeqCst);
+    if conns.refuse.load(Ordering::SeqCst) {
+        return;
+    }
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -364,6 +368,10 @@ async fn eventually(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
 }
 
 fn spawn(d: &FakeDiscord, s: &Setup) -> fake_discord::BotProcess {
+    spawn_with(d, s, &[])
+}
+
+fn spawn_with(d: &FakeDiscord, s: &Setup, extra: &[(&str, &str)]) -> fake_discord::BotProcess {
     let exe = std::env::current_exe().expect("test binary");
     d.spawn_bot(
         exe,
@@ -375,11 +383,15 @@ fn spawn(d: &FakeDiscord, s: &Setup) -> fake_discord::BotProcess {
             "--test-threads=1",
         ],
         &[
-            ("TEST_GUILD_ID", &GUILD_ID.to_string()),
-            ("TEST_STATIONS_DIR", &s.stations),
-            ("TEST_DATA_DIR", &s.data),
-            ("RUST_LOG", "warn,alastor=info"),
-        ],
+            &[
+                ("TEST_GUILD_ID", GUILD_ID.to_string().as_str()),
+                ("TEST_STATIONS_DIR", s.stations.as_str()),
+                ("TEST_DATA_DIR", s.data.as_str()),
+                ("RUST_LOG", "warn,alastor=info"),
+            ][..],
+            extra,
+        ]
+        .concat(),
     )
     .expect("spawn the bot")
 }
@@ -856,6 +868,56 @@ async fn unreachable_station_is_refused_before_joining_with_similar_stations() {
         d.guild(GUILD_ID).bot_voice_channel(),
         None,
         "preflight failed: never joined"
+    );
+    drop(bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_outage_is_told_once_and_the_recovery_too() {
+    let s = stations().await;
+    let d = FakeDiscord::start().await;
+    let bot = spawn_with(&d, &s, &[("TEST_NOTICE_AFTER_MS", "1500")]);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    d.guild(GUILD_ID)
+        .member(LISTENER_ID)
+        .run("/radio play", [("station", "alpha-fm")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("playing");
+    s.alpha.refuse.store(true, Ordering::SeqCst);
+    s.alpha.cut_all();
+    d.guild(GUILD_ID)
+        .wait_message(VOICE_TIMEOUT, |m| {
+            m.content.contains("not reachable right now")
+        })
+        .await
+        .expect("the outage is told after the threshold");
+    s.alpha.refuse.store(false, Ordering::SeqCst);
+    d.guild(GUILD_ID)
+        .wait_message(VOICE_TIMEOUT, |m| m.content.contains("is back"))
+        .await
+        .expect("the recovery is told");
+    d.guild(GUILD_ID)
+        .voice()
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("audio returns");
+    let told = d
+        .messages()
+        .iter()
+        .filter(|m| m.content.contains("not reachable right now"))
+        .count();
+    assert_eq!(told, 1, "told once, not per reconnect attempt");
+    assert_eq!(
+        d.guild(GUILD_ID).bot_voice_channel(),
+        Some(VOICE_CHANNEL_ID)
     );
     drop(bot);
 }

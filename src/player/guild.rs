@@ -412,7 +412,9 @@ fn spawn_watcher(
                     let state = shared.hubs.stats().into_iter()
                         .find(|h| h.station == station)
                         .map(|h| h.state);
-                    let now_down = matches!(state, Some(UpstreamState::Retrying { .. }));
+                    // Anything but Playing counts as down (Connecting/Buffering/Retrying alternate during an
+                    // outage); the core only tells users after `notice_after`, so a normal start is silent.
+                    let now_down = !matches!(state, Some(UpstreamState::Playing { .. }));
                     if state.is_some() && down != Some(now_down) {
                         down = Some(now_down);
                         let event = if now_down { Event::UpstreamDown } else { Event::UpstreamUp };
