@@ -26,6 +26,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub data: DataConfig,
     pub log: LogConfig,
+    pub playback: PlaybackConfig,
     pub check: CheckConfig,
 }
 
@@ -184,6 +185,43 @@ impl Default for CheckConfig {
             timeout: Duration::from_secs(10),
             concurrency: 8,
             decode: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Playback in voice: preflight before joining, resume pacing, upstream trouble thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaybackConfig {
+    /// Check a station answers with decodable audio before joining voice. *Defaults to true.*
+    pub preflight: bool,
+    /// Budget of that check. *Defaults to 8s.*
+    #[serde(with = "humantime_serde")]
+    pub preflight_timeout: Duration,
+    /// Audio decoded to pass it. *Defaults to 500ms.*
+    #[serde(with = "humantime_serde")]
+    pub preflight_decode: Duration,
+    /// At startup, at most one voice join per this interval (Discord rate-limits gateway voice updates).
+    /// *Defaults to 250ms.*
+    #[serde(with = "humantime_serde")]
+    pub resume_spacing: Duration,
+    /// Tell the channel once the station has been unreachable this long. *Defaults to 10s.*
+    #[serde(with = "humantime_serde")]
+    pub upstream_notice_after: Duration,
+    /// Stop and leave when the station has been unreachable this long. *Defaults to 5m.*
+    #[serde(with = "humantime_serde")]
+    pub upstream_give_up_after: Duration,
+}
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        Self {
+            preflight: true,
+            preflight_timeout: Duration::from_secs(8),
+            preflight_decode: Duration::from_millis(500),
+            resume_spacing: Duration::from_millis(250),
+            upstream_notice_after: Duration::from_secs(10),
+            upstream_give_up_after: Duration::from_secs(5 * 60),
         }
     }
 }

@@ -11,4 +11,5 @@ pub mod audio;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod player;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub mod guild;
 pub mod ids;
 pub mod limits;
 pub mod locale;
+pub mod player;
 pub mod policy;
 pub mod station;
 pub mod store;
