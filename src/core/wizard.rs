@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::core::guild::{GuildSettings, LocaleTag, Region, SetupStamp, Volume};
 use crate::core::ids::{ChannelKey, RoleKey, UserKey};
-use crate::core::locale::{Message, UserMessage};
+use crate::core::locale::{Locales, Message, UserMessage};
 
 /// Idle time after which the wizard ends without writing anything.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -509,6 +509,107 @@ mod tests {
                 assert_ne!(text, step.prompt_key(), "{locale}: {step:?}");
             }
         }
+    }
+}
+
+/// The settings as localized `(field, value)` rows, for the wizard's summary page and `/setup show`.
+/// Channels and roles are Discord mentions, which every client renders as names.
+pub fn summary_fields(
+    locales: &Locales,
+    locale: &LocaleTag,
+    settings: &GuildSettings,
+) -> Vec<(String, String)> {
+    let text = |key: &str| locales.text(locale, key, &[]);
+    let yes_no = |on: bool| {
+        text(if on {
+            "setup-value-yes"
+        } else {
+            "setup-value-no"
+        })
+    };
+    let roles = if settings.dj_roles.is_empty() {
+        text("setup-value-everyone")
+    } else {
+        settings
+            .dj_roles
+            .iter()
+            .map(|r| format!("<@&{}>", r.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    vec![
+        (
+            text("setup-field-voice"),
+            settings
+                .voice_channel
+                .map_or_else(|| text("setup-value-none"), |c| format!("<#{}>", c.0)),
+        ),
+        (text("setup-field-dj-roles"), roles),
+        (
+            text("setup-field-language"),
+            settings
+                .locale
+                .as_ref()
+                .map_or_else(|| text("setup-value-none"), ToString::to_string),
+        ),
+        (
+            text("setup-field-region"),
+            settings
+                .region
+                .as_ref()
+                .map_or_else(|| text("setup-value-none"), ToString::to_string),
+        ),
+        (text("setup-field-always-on"), yes_no(settings.always_on)),
+        (
+            text("setup-field-volume"),
+            format!(
+                "{} % (max {} %)",
+                settings.default_volume.percent(),
+                settings.max_volume.percent()
+            ),
+        ),
+        (
+            text("setup-field-announce"),
+            yes_no(settings.announce_now_playing),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    #[test]
+    fn summary_shows_every_choice_in_german() {
+        let locales = Locales::embedded().unwrap();
+        let mut s = GuildSettings {
+            voice_channel: Some(ChannelKey(5)),
+            locale: Some("de".parse().unwrap()),
+            always_on: true,
+            announce_now_playing: false,
+            ..GuildSettings::default()
+        };
+        s.set_dj_roles([RoleKey(2), RoleKey(1)]);
+        let rows = summary_fields(&locales, &"de".parse().unwrap(), &s);
+        let flat: Vec<String> = rows.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        assert_eq!(
+            flat,
+            [
+                "Sprachkanal: <#5>",
+                "DJ-Rollen: <@&1>, <@&2>",
+                "Sprache: de",
+                "Region: nicht festgelegt",
+                "Dauerbetrieb: ja",
+                "Lautstärke: 100 % (max 100 %)",
+                "Ansagen: nein",
+            ]
+        );
+        let en = summary_fields(
+            &locales,
+            &"en-US".parse().unwrap(),
+            &GuildSettings::default(),
+        );
+        assert_eq!(en[1], ("DJ roles".to_owned(), "everyone".to_owned()));
     }
 }
 
