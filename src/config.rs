@@ -6,6 +6,7 @@
 //! appears in `Debug` output or logs.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,8 +23,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "alastor.toml";
 pub struct Config {
     pub discord: DiscordConfig,
     pub stations: StationsConfig,
+    pub limits: LimitsConfig,
     pub data: DataConfig,
     pub log: LogConfig,
+    pub playback: PlaybackConfig,
     pub check: CheckConfig,
 }
 
@@ -93,6 +96,41 @@ impl Default for DataConfig {
     }
 }
 
+/// Command rate limits: a budget of `burst` requests refilled evenly over `per`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Each member's slash commands. *Defaults to 5 per 10s.*
+    pub user_commands: RateConfig,
+    /// All slash commands in one guild together. *Defaults to 30 per 30s.*
+    pub guild_commands: RateConfig,
+    /// Each member's autocomplete requests (one per keystroke). *Defaults to 25 per 5s.*
+    pub user_autocomplete: RateConfig,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let rate = |burst: u32, secs: u64| RateConfig {
+            burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
+            per: Duration::from_secs(secs),
+        };
+        Self {
+            user_commands: rate(5, 10),
+            guild_commands: rate(30, 30),
+            user_autocomplete: rate(25, 5),
+        }
+    }
+}
+
+/// `burst` requests at once, refilled one by one over `per` (e.g. `{ burst = 5, per = "10s" }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    pub burst: NonZeroU32,
+    #[serde(with = "humantime_serde")]
+    pub per: Duration,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -147,6 +185,43 @@ impl Default for CheckConfig {
             timeout: Duration::from_secs(10),
             concurrency: 8,
             decode: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Playback in voice: preflight before joining, resume pacing, upstream trouble thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaybackConfig {
+    /// Check a station answers with decodable audio before joining voice. *Defaults to true.*
+    pub preflight: bool,
+    /// Budget of that check. *Defaults to 8s.*
+    #[serde(with = "humantime_serde")]
+    pub preflight_timeout: Duration,
+    /// Audio decoded to pass it. *Defaults to 500ms.*
+    #[serde(with = "humantime_serde")]
+    pub preflight_decode: Duration,
+    /// At startup, at most one voice join per this interval (Discord rate-limits gateway voice updates).
+    /// *Defaults to 250ms.*
+    #[serde(with = "humantime_serde")]
+    pub resume_spacing: Duration,
+    /// Tell the channel once the station has been unreachable this long. *Defaults to 10s.*
+    #[serde(with = "humantime_serde")]
+    pub upstream_notice_after: Duration,
+    /// Stop and leave when the station has been unreachable this long. *Defaults to 5m.*
+    #[serde(with = "humantime_serde")]
+    pub upstream_give_up_after: Duration,
+}
+
+impl Default for PlaybackConfig {
+    fn default() -> Self {
+        Self {
+            preflight: true,
+            preflight_timeout: Duration::from_secs(8),
+            preflight_decode: Duration::from_millis(500),
+            resume_spacing: Duration::from_millis(250),
+            upstream_notice_after: Duration::from_secs(10),
+            upstream_give_up_after: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -313,6 +388,39 @@ mod tests {
             assert_eq!(config, Config::default());
             assert_eq!(config.stations.dir, PathBuf::from("stations"));
             assert_eq!(config.store_path(), PathBuf::from("data/alastor.redb"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn limits_come_from_file_and_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                r#"
+                [limits]
+                user_commands = { burst = 2, per = "4s" }
+                "#,
+            )?;
+            jail.set_env(
+                "ALASTOR_LIMITS__USER_AUTOCOMPLETE",
+                "{ burst = 9, per = \"1m\" }",
+            );
+            let limits = load_in_jail().map_err(|e| e.to_string())?.limits;
+            assert_eq!(limits.user_commands.burst.get(), 2);
+            assert_eq!(limits.user_commands.per, Duration::from_secs(4));
+            assert_eq!(limits.user_autocomplete.burst.get(), 9);
+            assert_eq!(limits.user_autocomplete.per, Duration::from_secs(60));
+            assert_eq!(
+                limits.guild_commands,
+                LimitsConfig::default().guild_commands
+            );
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "[limits]\nuser_commands = { burst = 0, per = \"1s\" }",
+            )?;
+            let err = load_in_jail().unwrap_err().to_string();
+            assert!(err.contains("burst"), "{err}");
             Ok(())
         });
     }

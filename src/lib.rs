@@ -13,4 +13,5 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod service;
+pub mod player;
 pub mod telemetry;

@@ -5,8 +5,13 @@
 
 pub mod guild;
 pub mod ids;
+pub mod limits;
+pub mod locale;
+pub mod player;
+pub mod policy;
 pub mod station;
 pub mod store;
+pub mod wizard;
 
 #[cfg(test)]
 mod tests {

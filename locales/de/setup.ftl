@@ -1,0 +1,40 @@
+# /setup: der Assistent und seine Kurzbefehle (Verantwortung: setup).
+
+cmd-setup-description = Das Radio für diesen Server einrichten
+cmd-setup-wizard-description = Alle Einstellungen Schritt für Schritt durchgehen
+cmd-setup-show-description = Die Radio-Einstellungen dieses Servers anzeigen
+cmd-setup-reset-description = Alle Radio-Einstellungen auf die Standardwerte zurücksetzen
+cmd-setup-voice-description = Den Sprachkanal wählen, dem das Radio standardmäßig beitritt
+cmd-setup-locale-description = Die Sprache der Antworten des Bots hier wählen
+
+setup-step-voice = **Schritt 1 – Sprachkanal.** Wo soll das Radio standardmäßig laufen?
+setup-step-dj-roles = **Schritt 2 – DJ-Rollen.** Wer darf das Radio steuern? Ohne Rolle dürfen es alle.
+setup-step-language = **Schritt 3 – Sprache.** Welche Sprache soll ich auf diesem Server sprechen?
+setup-step-region = **Schritt 4 – Region.** Die Sender welches Landes sollen zuerst kommen?
+setup-step-always-on = **Schritt 5 – Dauerbetrieb.** Rund um die Uhr im Sprachkanal bleiben und beim Start beitreten?
+setup-step-volume = **Schritt 6 – Lautstärke.** Standard { $default } %, höchstens { $max } %.
+setup-step-announce = **Schritt 7 – Ansagen.** „Jetzt läuft“-Nachrichten posten?
+setup-step-summary = **Zusammenfassung.** Prüfe deine Auswahl und speichere dann.
+setup-button-back = Zurück
+setup-button-next = Weiter
+setup-button-save = Speichern
+setup-button-cancel = Abbrechen
+setup-saved = Gespeichert. Das Radio verwendet ab jetzt diese Einstellungen.
+setup-cancelled = Einrichtung abgebrochen; nichts wurde geändert.
+setup-timed-out = Zeit für die Einrichtung abgelaufen; nichts wurde geändert.
+setup-not-yours = Diese Einrichtung gehört jemand anderem; starte selbst /setup wizard.
+setup-stale = Diese Seite ist veraltet; hier ist die aktuelle.
+setup-reset-confirm = Wirklich alle Radio-Einstellungen dieses Servers zurücksetzen?
+setup-reset-done = Alle Radio-Einstellungen sind wieder auf Standard.
+setup-show-title = Radio-Einstellungen
+setup-field-voice = Sprachkanal
+setup-field-dj-roles = DJ-Rollen
+setup-field-language = Sprache
+setup-field-region = Region
+setup-field-always-on = Dauerbetrieb
+setup-field-volume = Lautstärke
+setup-field-announce = Ansagen
+setup-value-none = nicht festgelegt
+setup-value-everyone = alle
+setup-value-yes = ja
+setup-value-no = nein

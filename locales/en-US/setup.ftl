@@ -1,0 +1,40 @@
+# /setup: the wizard and its shortcuts (owner: setup helper).
+
+cmd-setup-description = Set up the radio for this server
+cmd-setup-wizard-description = Walk through every setting step by step
+cmd-setup-show-description = Show this server's radio settings
+cmd-setup-reset-description = Reset every radio setting to its default
+cmd-setup-voice-description = Choose the voice channel the radio joins by default
+cmd-setup-locale-description = Choose the language of the bot's replies here
+
+setup-step-voice = **Step 1 – Voice channel.** Where should the radio play by default?
+setup-step-dj-roles = **Step 2 – DJ roles.** Who may control the radio? Pick no role to let everyone.
+setup-step-language = **Step 3 – Language.** Which language should I use in this server?
+setup-step-region = **Step 4 – Region.** Which country's stations should come first?
+setup-step-always-on = **Step 5 – Always on.** Stay in the voice channel 24/7 and join it on start?
+setup-step-volume = **Step 6 – Volume.** Default volume { $default } %, maximum { $max } %.
+setup-step-announce = **Step 7 – Announcements.** Post "now playing" messages?
+setup-step-summary = **Summary.** Check your choices, then save.
+setup-button-back = Back
+setup-button-next = Next
+setup-button-save = Save
+setup-button-cancel = Cancel
+setup-saved = Saved. The radio uses these settings from now on.
+setup-cancelled = Setup cancelled; nothing was changed.
+setup-timed-out = Setup timed out; nothing was changed.
+setup-not-yours = This setup belongs to someone else; run /setup wizard yourself.
+setup-stale = This page is out of date; here is the current one.
+setup-reset-confirm = Really reset every radio setting of this server?
+setup-reset-done = All radio settings are back to their defaults.
+setup-show-title = Radio settings
+setup-field-voice = Voice channel
+setup-field-dj-roles = DJ roles
+setup-field-language = Language
+setup-field-region = Region
+setup-field-always-on = Always on
+setup-field-volume = Volume
+setup-field-announce = Announcements
+setup-value-none = not set
+setup-value-everyone = everyone
+setup-value-yes = yes
+setup-value-no = no
