@@ -1,9 +1,9 @@
-//! `alastor run`: the bot. Today it validates everything the bot needs at start (configuration, token,
-//! station packs) and stops with a clear message, because the Discord adapter is not built yet.
+//! `alastor run`: the bot. Builds the tokio runtime and hands over to [`crate::app::run`]; a start-up failure
+//! comes back as one line naming what to fix.
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 use crate::config::Config;
 
@@ -16,15 +16,11 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
             "the Discord bot token does not look like one (expected three dot-separated parts); check DISCORD_TOKEN"
         );
     }
-    let load = super::stations::load_reporting(config)?;
-    tracing::info!(
-        stations = load.catalog.len(),
-        packs = load.packs,
-        "station catalog loaded"
-    );
-    bail!(
-        "configuration, token format and {} stations are fine, but the Discord connection is not built yet \
-         (see the README's Status section)",
-        load.catalog.len()
-    )
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("alastor")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(crate::app::run(config))?;
+    Ok(ExitCode::SUCCESS)
 }

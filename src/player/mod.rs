@@ -599,9 +599,5 @@ fn settings_event(settings: &crate::core::guild::GuildSettings) -> Event {
     }
 }
 
-/// Re-exported so the bot needs one import for the policy's session view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionView {
-    pub started_by: Option<UserKey>,
-    pub humans_in_channel: Vec<UserKey>,
-}
+/// The policy's view of a session: `Playback::session_view` answers in the core's type.
+pub use crate::core::policy::SessionView;

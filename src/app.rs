@@ -1,0 +1,345 @@
+//! The composition root: configuration → store → station library (+ watcher) → texts and limits → serenity
+//! client (REST through `discord.api_base` when set, cache, non-privileged intents, songbird) → poise with
+//! every command, registered globally or in `discord.dev_guild` → run until SIGTERM/SIGINT, then leave voice
+//! and close the gateway cleanly.
+//!
+//! Start-up failures are one clear line each (no token, a token Discord rejects, an unreachable Discord, a
+//! store in use, a broken station folder), returned as [`AppError`] for `alastor run` to print.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use poise::serenity_prelude as serenity;
+use songbird::SerenityInit as _;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::core::limits::RateLimits;
+use crate::core::locale::{LocaleError, Locales};
+use crate::core::station::reload::{ReloadError, StationLibrary};
+use crate::core::store::{Store, StoreError};
+use crate::discord::commands::setup::{self, WizardSessions};
+use crate::discord::{self, Data};
+use crate::player::Playback;
+use crate::service::{Service, Signals};
+
+/// How long shutdown waits for voice calls to be left before closing the gateway anyway.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why the bot could not start or stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no Discord bot token: set DISCORD_TOKEN (or `discord.token` in alastor.toml)")]
+    NoToken,
+    #[error(
+        "Discord rejected the bot token (401 Unauthorized): copy a fresh one from the developer portal into DISCORD_TOKEN"
+    )]
+    TokenRejected,
+    #[error("cannot reach Discord{}: {source}", base.as_deref().map(|b| format!(" at {b}")).unwrap_or_default())]
+    Unreachable {
+        base: Option<String>,
+        source: Box<serenity::Error>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("station library: {0}")]
+    Stations(#[from] ReloadError),
+    #[error("built-in texts: {0}")]
+    Texts(#[from] LocaleError),
+    #[error("cannot listen for SIGTERM/SIGHUP: {0}")]
+    Signals(std::io::Error),
+    #[error("audio engine: {0}")]
+    Playback(String),
+    #[error("registering the slash commands failed: {0}")]
+    Registration(String),
+    #[error("Discord connection failed: {0}")]
+    Discord(Box<serenity::Error>),
+}
+
+impl From<serenity::Error> for AppError {
+    fn from(e: serenity::Error) -> Self {
+        Self::Discord(Box::new(e))
+    }
+}
+
+/// Builds REST access: through `api_base` (a ratelimit proxy or the test harness) with serenity's own
+/// ratelimiter off, because serenity ignores the proxy otherwise; straight to Discord when unset.
+fn http(token: &str, api_base: Option<&str>) -> serenity::Http {
+    let builder = serenity::HttpBuilder::new(token);
+    match api_base {
+        Some(base) => builder.proxy(base).ratelimiter_disabled(true).build(),
+        None => builder.build(),
+    }
+}
+
+/// `GET /users/@me`: proves the token before anything connects, so a bad one is one clear line.
+async fn check_token(
+    http: &serenity::Http,
+    api_base: Option<&str>,
+) -> Result<serenity::CurrentUser, AppError> {
+    match http.get_current_user().await {
+        Ok(user) => Ok(user),
+        Err(serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)))
+            if r.status_code.as_u16() == 401 =>
+        {
+            Err(AppError::TokenRejected)
+        }
+        Err(e) => Err(AppError::Unreachable {
+            base: api_base.map(str::to_owned),
+            source: Box::new(e),
+        }),
+    }
+}
+
+/// How often open wizards are swept for timeouts and idle rate-limit entries pruned.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(15);
+
+/// Runs the bot until a shutdown signal. `Ok` after a clean stop.
+pub async fn run(config: &Config) -> Result<(), AppError> {
+    let started = Instant::now();
+    let token = config.discord.token.as_ref().ok_or(AppError::NoToken)?;
+    let api_base = config.discord.api_base.as_deref();
+    // Before the slow start-up work: from here on SIGTERM means "stop cleanly", not "die".
+    let mut signals = Signals::new().map_err(AppError::Signals)?;
+    let service = Arc::new(Service::start());
+
+    let store = Store::open(&config.data.dir)?;
+    let library = StationLibrary::open(&config.stations.dir)?;
+    // Kept alive for the whole run: dropping the handle stops the watcher.
+    let _watch = if config.stations.watch {
+        library.watch(config.stations.reload_debounce)?
+    } else {
+        None
+    };
+    tracing::info!(
+        stations = library.snapshot().catalog.len(),
+        dir = %config.stations.dir.display(),
+        "station library loaded"
+    );
+    let locales = Arc::new(Locales::embedded()?);
+    let limits = Arc::new(RateLimits::new(&config.limits));
+
+    let http = http(token.expose(), api_base);
+    let me = check_token(&http, api_base).await?;
+    tracing::info!(bot = %me.name, id = me.id.get(), "token accepted");
+    let songbird = songbird::Songbird::serenity();
+    let (fatal_tx, mut fatal_rx) = mpsc::unbounded_channel::<String>();
+    let dev_guild = config.discord.dev_guild;
+    let commands = discord::commands(&locales);
+    // The player needs the client's HTTP handle, the framework's setup needs the player: the slot is filled
+    // right after the client is built and read when READY arrives.
+    let playback_slot: Arc<OnceLock<Playback>> = Arc::new(OnceLock::new());
+    let parts = DataParts {
+        store: store.clone(),
+        library: Arc::clone(&library),
+        locales,
+        limits,
+        started,
+        playback: Arc::clone(&playback_slot),
+    };
+    let framework = framework(commands, parts, dev_guild, fatal_tx, Arc::clone(&service));
+
+    let intents = serenity::GatewayIntents::GUILDS | serenity::GatewayIntents::GUILD_VOICE_STATES;
+    let mut client = serenity::ClientBuilder::new_with_http(http, intents)
+        .framework(framework)
+        .register_songbird_with(Arc::clone(&songbird))
+        .await?;
+    let playback = Playback::new(
+        Arc::clone(&songbird),
+        Arc::clone(&client.http),
+        store,
+        Arc::clone(&library),
+        &config.playback,
+    )
+    .map_err(|e| AppError::Playback(e.to_string()))?;
+    let _ = playback_slot.set(playback.clone());
+
+    let shard_manager = Arc::clone(&client.shard_manager);
+    let stopper = {
+        let shard_manager = Arc::clone(&shard_manager);
+        let service = Arc::clone(&service);
+        let library = Arc::clone(&library);
+        let playback = playback.clone();
+        tokio::spawn(async move {
+            while signals.next().await == crate::service::Signal::Reload {
+                reload(&service, &library, &playback).await;
+            }
+            let playing = playback.active_sessions();
+            tracing::info!(playing, "shutting down: saving sessions and leaving voice");
+            service.stopping(&format!("saving {playing} sessions"));
+            // Keeps every resume entry and leaves voice; the shard manager then flushes the queued leaves.
+            playback.shutdown(SHUTDOWN_DEADLINE).await;
+            leave_all(&songbird, SHUTDOWN_DEADLINE).await;
+            shard_manager.shutdown_all().await;
+        })
+    };
+
+    let result = tokio::select! {
+        result = async {
+            match &config.discord.shards {
+                Some(s) => client.start_shard_range(s.first..s.last + 1, s.total).await,
+                None => client.start_autosharded().await,
+            }
+        } => result.map_err(AppError::from),
+        Some(message) = fatal_rx.recv() => {
+            shard_manager.shutdown_all().await;
+            Err(AppError::Registration(message))
+        }
+    };
+    // A clean stop: the stopper finished (or is finishing) the shutdown; wait for it so sessions are saved.
+    if tokio::time::timeout(SHUTDOWN_DEADLINE * 2, stopper)
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown did not finish in time");
+    }
+    result
+}
+
+/// SIGHUP: re-read the station packs now (the watcher covers edits; this covers file systems without
+/// inotify and operators who expect `systemctl reload` to work). Settings other than the packs need a restart.
+async fn reload(service: &Service, library: &Arc<StationLibrary>, playback: &Playback) {
+    service.reloading("reloading station packs");
+    let library = Arc::clone(library);
+    let result = tokio::task::spawn_blocking(move || {
+        library
+            .reload(&std::collections::BTreeSet::new())
+            .map(|generation| (generation, library.snapshot().catalog.len()))
+    })
+    .await;
+    match result {
+        Ok(Ok((generation, stations))) => {
+            tracing::info!(generation, stations, "station packs reloaded (SIGHUP)");
+        }
+        Ok(Err(error)) => tracing::warn!(%error, "reload failed; keeping the current stations"),
+        Err(error) => tracing::warn!(%error, "reload task failed"),
+    }
+    service.ready(&status_line(playback));
+}
+
+/// The `STATUS=` line systemd shows.
+fn status_line(playback: &Playback) -> String {
+    match playback.active_sessions() {
+        1 => "1 guild playing".to_owned(),
+        n => format!("{n} guilds playing"),
+    }
+}
+
+/// Sweeps timed-out wizards, prunes idle rate-limit entries and refreshes the status line.
+async fn housekeeping(http: Arc<serenity::Http>, data: &Data, service: &Service) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_status = String::new();
+    loop {
+        tick.tick().await;
+        setup::close_expired(&http, data).await;
+        data.limits.prune();
+        let status = status_line(&data.playback);
+        if status != last_status {
+            service.status(&status);
+            last_status = status;
+        }
+    }
+}
+
+/// poise with every command, the checks and hooks; on READY it registers the commands (in `dev_guild`, else
+/// globally) and hands over `data`. A failed registration is sent to `fatal` so the process stops instead
+/// of hanging (poise holds every event until setup succeeds).
+/// What `Data` is built from once READY arrives.
+struct DataParts {
+    store: Store,
+    library: Arc<StationLibrary>,
+    locales: Arc<Locales>,
+    limits: Arc<RateLimits>,
+    started: Instant,
+    playback: Arc<OnceLock<Playback>>,
+}
+
+fn framework(
+    commands: Vec<poise::Command<Data, discord::Error>>,
+    parts: DataParts,
+    dev_guild: Option<u64>,
+    fatal_tx: mpsc::UnboundedSender<String>,
+    service: Arc<Service>,
+) -> poise::Framework<Data, discord::Error> {
+    poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands,
+            on_error: |error| Box::pin(discord::error::on_error(error)),
+            command_check: Some(|ctx| Box::pin(discord::checks::command_check(ctx))),
+            event_handler: |framework, event| {
+                Box::pin(discord::events::handle(
+                    framework.serenity_context,
+                    event,
+                    framework.user_data,
+                ))
+            },
+            // Owners are not used: skip the extra `GET /oauth2/applications/@me` at start.
+            initialize_owners: false,
+            ..Default::default()
+        })
+        .setup(move |ctx, ready, framework| {
+            Box::pin(async move {
+                let commands = &framework.options().commands;
+                let registered = match dev_guild {
+                    Some(guild) => {
+                        poise::builtins::register_in_guild(
+                            ctx,
+                            commands,
+                            serenity::GuildId::new(guild),
+                        )
+                        .await
+                    }
+                    None => poise::builtins::register_globally(ctx, commands).await,
+                };
+                if let Err(e) = registered {
+                    // Every later event would wait on this setup forever: stop the process instead.
+                    let _ = fatal_tx.send(e.to_string());
+                    return Err(e.into());
+                }
+                tracing::info!(
+                    guilds = ready.guilds.len(),
+                    scope = dev_guild.map_or_else(|| "global".to_owned(), |g| format!("guild {g}")),
+                    "ready; commands registered"
+                );
+                let playback = parts.playback.get().cloned().ok_or_else(|| {
+                    discord::BotError::Internal("the player was not built before READY".to_owned())
+                })?;
+                let data = Data {
+                    store: parts.store,
+                    library: parts.library,
+                    locales: parts.locales,
+                    limits: parts.limits,
+                    playback: playback.clone(),
+                    wizards: Arc::new(WizardSessions::default()),
+                    started: parts.started,
+                };
+                // Sessions that were playing before a restart or crash come back without a command.
+                tokio::spawn(async move { playback.resume_all().await });
+                {
+                    let data = data.clone();
+                    let http = Arc::clone(&ctx.http);
+                    let service = Arc::clone(&service);
+                    tokio::spawn(async move { housekeeping(http, &data, &service).await });
+                }
+                service.ready(&format!("connected to {} guilds", ready.guilds.len()));
+                Ok(data)
+            })
+        })
+        .build()
+}
+
+/// Leaves every voice channel, bounded by `deadline` (a stuck voice gateway must not block the exit).
+async fn leave_all(songbird: &songbird::Songbird, deadline: Duration) {
+    let guilds: Vec<_> = songbird.iter().map(|(guild, _)| guild).collect();
+    let leave = async {
+        for guild in guilds {
+            if let Err(e) = songbird.remove(guild).await {
+                tracing::warn!(guild = guild.0.get(), error = %e, "could not leave voice");
+            }
+        }
+    };
+    if tokio::time::timeout(deadline, leave).await.is_err() {
+        tracing::warn!(?deadline, "leaving voice took too long; closing anyway");
+    }
+}
