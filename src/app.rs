@@ -97,6 +97,11 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(15);
 /// Runs the bot until a shutdown signal. `Ok` after a clean stop.
 pub async fn run(config: &Config) -> Result<(), AppError> {
     let started = Instant::now();
+    tracing::info!(
+        pid = std::process::id(),
+        version = env!("CARGO_PKG_VERSION"),
+        "alastor starting"
+    );
     let token = config.discord.token.as_ref().ok_or(AppError::NoToken)?;
     let api_base = config.discord.api_base.as_deref();
     // Before the slow start-up work: from here on SIGTERM means "stop cleanly", not "die".
@@ -171,6 +176,10 @@ pub async fn run(config: &Config) -> Result<(), AppError> {
             playback.shutdown(SHUTDOWN_DEADLINE).await;
             leave_all(&songbird, SHUTDOWN_DEADLINE).await;
             shard_manager.shutdown_all().await;
+            tracing::info!(
+                saved = playing,
+                "shutdown complete: sessions saved, voice left"
+            );
         })
     };
 

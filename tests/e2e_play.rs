@@ -1,9 +1,8 @@
 //! Playback end to end on the fake Discord: real voice gateway, real RTP, real station hubs fed by local HTTP
 //! radio servers serving distinct tones.
 //!
-//! Until the bot's `/radio` commands land on this branch, the bot half is a minimal poise bot in this file
-//! (run as a child process, like the harness self-test) whose `/radio play|stop` call `alastor::player::Playback`
-//! exactly as the real commands will. Everything below the command handler is production code.
+//! The bot is the real `alastor run` binary, configured through the environment (`ALASTOR_*`) the way an
+//! operator would, pointed at the harness with `discord.api_base`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,230 +11,6 @@ use std::time::{Duration, Instant};
 use fake_discord::{FakeDiscord, GUILD_ID, LISTENER_ID, STARTUP_TIMEOUT, VOICE_CHANNEL_ID};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
-
-mod bot {
-    use std::sync::Arc;
-
-    use alastor::core::ids::{ChannelKey, GuildKey, UserKey};
-    use alastor::core::station::model::StationId;
-    use alastor::core::station::reload::StationLibrary;
-    use alastor::core::store::Store;
-    use alastor::player::{PlayRequest, Playback, VoiceEvent};
-    use poise::serenity_prelude as serenity;
-    use songbird::SerenityInit as _;
-
-    pub struct Data {
-        playback: Playback,
-    }
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-    type Context<'a> = poise::Context<'a, Data, Error>;
-
-    #[poise::command(slash_command, guild_only, subcommands("play", "stop", "volume"))]
-    #[allow(clippy::unused_async)] // poise requires an async body for the parent command.
-    async fn radio(_ctx: Context<'_>) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// Play a station in your voice channel.
-    #[poise::command(slash_command, guild_only)]
-    async fn play(
-        ctx: Context<'_>,
-        #[description = "Station"] station: String,
-    ) -> Result<(), Error> {
-        ctx.defer().await?;
-        let guild = ctx.guild_id().ok_or("guild only")?;
-        let channel = {
-            let g = ctx.guild().ok_or("guild not cached")?;
-            g.voice_states
-                .get(&ctx.author().id)
-                .and_then(|vs| vs.channel_id)
-                .ok_or("you are not in a voice channel")?
-        };
-        let req = PlayRequest {
-            guild: GuildKey(guild.get()),
-            voice_channel: ChannelKey(channel.get()),
-            text_channel: Some(ChannelKey(ctx.channel_id().get())),
-            station: StationId::parse(&station)?,
-            requested_by: UserKey(ctx.author().id.get()),
-            volume: None,
-        };
-        let text = match ctx.data().playback.play(req).await {
-            Ok(now) => format!("Now playing {} in <#{}>", now.name, now.channel),
-            Err(e @ alastor::player::PlayError::Unreachable { .. }) => {
-                let alastor::player::PlayError::Unreachable { similar, .. } = &e else {
-                    unreachable!()
-                };
-                let names: Vec<&str> = similar.iter().map(|(_, name)| name.as_str()).collect();
-                format!("{} Similar: {}", e.user_message(), names.join(", "))
-            }
-            Err(e) => e.user_message(),
-        };
-        ctx.say(text).await?;
-        Ok(())
-    }
-
-    /// Set the volume.
-    #[poise::command(slash_command, guild_only)]
-    async fn volume(
-        ctx: Context<'_>,
-        #[description = "Percent"] percent: u32,
-    ) -> Result<(), Error> {
-        let guild = ctx.guild_id().ok_or("guild only")?;
-        let volume = alastor::core::guild::Volume::new(percent)?;
-        let text = match ctx
-            .data()
-            .playback
-            .set_volume(GuildKey(guild.get()), volume)
-            .await
-        {
-            Ok(()) => format!("Volume {volume}"),
-            Err(e) => e.user_message(),
-        };
-        ctx.say(text).await?;
-        Ok(())
-    }
-
-    /// Stop and leave.
-    #[poise::command(slash_command, guild_only)]
-    async fn stop(ctx: Context<'_>) -> Result<(), Error> {
-        let guild = ctx.guild_id().ok_or("guild only")?;
-        let text = match ctx.data().playback.stop(GuildKey(guild.get())).await {
-            Ok(()) => "Stopped.".to_owned(),
-            Err(e) => e.user_message(),
-        };
-        ctx.say(text).await?;
-        Ok(())
-    }
-
-    /// Forwards voice states (initial ones from `GUILD_CREATE`, then updates) and starts 24-7 guilds.
-    async fn on_event(
-        framework: poise::FrameworkContext<'_, Data, Error>,
-        event: &serenity::FullEvent,
-    ) -> Result<(), Error> {
-        let playback = &framework.user_data.playback;
-        if let serenity::FullEvent::GuildCreate { guild, .. } = event {
-            playback.ensure_always_on(GuildKey(guild.id.get())).await;
-            for vs in guild.voice_states.values() {
-                let ev = VoiceEvent::Member {
-                    guild: GuildKey(guild.id.get()),
-                    user: UserKey(vs.user_id.get()),
-                    is_bot: guild.members.get(&vs.user_id).is_some_and(|m| m.user.bot),
-                    channel: vs.channel_id.map(|c| ChannelKey(c.get())),
-                };
-                playback.on_voice_state(ev).await;
-            }
-        }
-        if let serenity::FullEvent::VoiceStateUpdate { new, .. } = event
-            && let Some(guild) = new.guild_id
-        {
-            let bot = framework.serenity_context.cache.current_user().id;
-            let channel = new.channel_id.map(|c| ChannelKey(c.get()));
-            let ev = if new.user_id == bot {
-                VoiceEvent::Own {
-                    guild: GuildKey(guild.get()),
-                    channel,
-                }
-            } else {
-                VoiceEvent::Member {
-                    guild: GuildKey(guild.get()),
-                    user: UserKey(new.user_id.get()),
-                    is_bot: new.member.as_ref().is_some_and(|m| m.user.bot),
-                    channel,
-                }
-            };
-            playback.on_voice_state(ev).await;
-        }
-        Ok(())
-    }
-
-    pub async fn run(token: String, api_base: String, guild: u64) -> Result<(), Error> {
-        let stations = std::env::var("TEST_STATIONS_DIR")?;
-        let data_dir = std::env::var("TEST_DATA_DIR")?;
-        let library = StationLibrary::open(std::path::Path::new(&stations))?;
-        let store = Store::open(std::path::Path::new(&data_dir))?;
-        let songbird = songbird::Songbird::serenity();
-        let voice = Arc::clone(&songbird);
-        let http = serenity::HttpBuilder::new(&token)
-            .proxy(api_base)
-            .ratelimiter_disabled(true)
-            .build();
-        let framework = poise::Framework::builder()
-            .options(poise::FrameworkOptions {
-                commands: vec![radio()],
-                event_handler: |framework, event| Box::pin(on_event(framework, event)),
-                ..Default::default()
-            })
-            .setup(move |ctx, ready, framework| {
-                Box::pin(async move {
-                    let mut guilds: Vec<serenity::GuildId> =
-                        ready.guilds.iter().map(|g| g.id).collect();
-                    if guilds.is_empty() {
-                        guilds.push(guild.into());
-                    }
-                    for g in guilds {
-                        poise::builtins::register_in_guild(ctx, &framework.options().commands, g)
-                            .await?;
-                    }
-                    let mut cfg = alastor::config::PlaybackConfig::default();
-                    if let Ok(ms) = std::env::var("TEST_NOTICE_AFTER_MS") {
-                        cfg.upstream_notice_after = std::time::Duration::from_millis(ms.parse()?);
-                    }
-                    let playback =
-                        Playback::new(voice, Arc::clone(&ctx.http), store, library, &cfg)?;
-                    let resumer = playback.clone();
-                    tokio::spawn(async move { resumer.resume_all().await });
-                    // SIGTERM: leave voice keeping the resume entries, then exit (what app.rs does).
-                    let stopper = playback.clone();
-                    tokio::spawn(async move {
-                        let mut term = tokio::signal::unix::signal(
-                            tokio::signal::unix::SignalKind::terminate(),
-                        )
-                        .expect("SIGTERM handler");
-                        term.recv().await;
-                        stopper.shutdown(std::time::Duration::from_secs(5)).await;
-                        eprintln!("graceful shutdown done");
-                        // The leave (op 4) is queued on the shard; give it a moment to reach the gateway
-                        // (app.rs gets the same by shutting the shard manager down after playback).
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        std::process::exit(0);
-                    });
-                    Ok(Data { playback })
-                })
-            })
-            .build();
-        let intents = serenity::GatewayIntents::non_privileged();
-        let mut client = serenity::ClientBuilder::new_with_http(http, intents)
-            .framework(framework)
-            .register_songbird_with(songbird)
-            .await?;
-        client.start().await?;
-        Ok(())
-    }
-}
-
-/// The bot process. Ignored in normal runs: the scenarios start it as a child.
-#[test]
-#[ignore = "the bot half of the scenarios, run as a child process"]
-fn e2e_play_bot() {
-    let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} must be set"));
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    let guild = env("TEST_GUILD_ID").parse().expect("TEST_GUILD_ID");
-    eprintln!("bot pid {}", std::process::id());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    if let Err(e) = rt.block_on(bot::run(
-        env("DISCORD_TOKEN"),
-        env("DISCORD_API_BASE"),
-        guild,
-    )) {
-        panic!("bot stopped: {e}");
-    }
-}
 
 const VOICE_TIMEOUT: Duration = Duration::from_secs(40);
 
@@ -372,21 +147,13 @@ fn spawn(d: &FakeDiscord, s: &Setup) -> fake_discord::BotProcess {
 }
 
 fn spawn_with(d: &FakeDiscord, s: &Setup, extra: &[(&str, &str)]) -> fake_discord::BotProcess {
-    let exe = std::env::current_exe().expect("test binary");
     d.spawn_bot(
-        exe,
-        &[
-            "--exact",
-            "e2e_play_bot",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ],
+        env!("CARGO_BIN_EXE_alastor"),
+        &["run"],
         &[
             &[
-                ("TEST_GUILD_ID", GUILD_ID.to_string().as_str()),
-                ("TEST_STATIONS_DIR", s.stations.as_str()),
-                ("TEST_DATA_DIR", s.data.as_str()),
+                ("ALASTOR_STATIONS__DIR", s.stations.as_str()),
+                ("ALASTOR_DATA__DIR", s.data.as_str()),
                 ("RUST_LOG", "warn,alastor=info"),
             ][..],
             extra,
@@ -448,13 +215,14 @@ async fn play_switch_stop_hears_each_station_then_silence() {
         "a switch stays in voice"
     );
 
-    listener
+    let reply = listener
         .run("/radio stop", [])
         .await
         .expect("dispatched")
         .reply()
         .await
         .expect("reply");
+    assert!(reply.content().contains("Bravo FM"), "{}", reply.content());
     d.guild(GUILD_ID)
         .wait_bot_voice_channel(None, VOICE_TIMEOUT)
         .await
@@ -739,11 +507,17 @@ async fn sigterm_leaves_voice_and_the_next_start_resumes() {
     let s = stations().await;
     let d = FakeDiscord::start().await;
     let mut bot = spawn(&d, &s);
-    let pid_line = bot
-        .wait_for_log("bot pid ", STARTUP_TIMEOUT)
+    let start_line = bot
+        .wait_for_log("alastor starting", STARTUP_TIMEOUT)
         .await
-        .expect("pid line");
-    let pid = pid_line.rsplit(' ').next().expect("pid").trim().to_owned();
+        .expect("start line");
+    let pid: String = start_line
+        .split("pid=")
+        .nth(1)
+        .expect("pid field")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
     d.guild(GUILD_ID)
         .member(LISTENER_ID)
@@ -767,9 +541,22 @@ async fn sigterm_leaves_voice_and_the_next_start_resumes() {
         .wait_bot_voice_channel(None, VOICE_TIMEOUT)
         .await
         .expect("shutdown leaves voice");
-    bot.wait_for_log("graceful shutdown done", VOICE_TIMEOUT)
+    bot.wait_for_log("shutdown complete", VOICE_TIMEOUT)
         .await
         .expect("shutdown finished within its deadline");
+    let mut bot = bot;
+    let deadline = Instant::now() + VOICE_TIMEOUT;
+    let exit = loop {
+        if let Some(status) = bot.exited() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bot did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "SIGTERM is a clean exit: {exit:?}");
     drop(bot);
     d.guild(GUILD_ID)
         .voice()
@@ -819,7 +606,7 @@ async fn volume_change_moves_to_a_quieter_hub_without_leaving() {
         .reply()
         .await
         .expect("reply");
-    assert!(reply.content().contains("50%"), "{}", reply.content());
+    assert!(reply.content().contains("50 %"), "{}", reply.content());
     let mut quiet = voice.hearing(Duration::from_millis(800));
     let deadline = Instant::now() + VOICE_TIMEOUT;
     // The 50 % hub connects and buffers first; wait until the level settles about 6 dB lower.
@@ -859,10 +646,25 @@ async fn unreachable_station_is_refused_before_joining_with_similar_stations() {
         .await
         .expect("reply");
     let text = reply.content();
-    assert!(text.contains("Dead FM isn't reachable"), "{text}");
     assert!(
-        text.contains("Alpha FM") && text.contains("Bravo FM"),
+        text.contains("Dead FM") && text.contains("isn't reachable"),
         "{text}"
+    );
+    assert!(
+        reply.is_ephemeral(),
+        "a refusal is only shown to the member"
+    );
+    // Retry first, then the similar stations, as buttons that start them.
+    let ids = reply.custom_ids();
+    assert_eq!(
+        ids.first().map(String::as_str),
+        Some("radio:play:dead-fm"),
+        "{ids:?}"
+    );
+    assert!(
+        ids.iter().any(|i| i == "radio:play:alpha-fm")
+            && ids.iter().any(|i| i == "radio:play:bravo-fm"),
+        "{ids:?}"
     );
     assert_eq!(
         d.guild(GUILD_ID).bot_voice_channel(),
@@ -876,7 +678,11 @@ async fn unreachable_station_is_refused_before_joining_with_similar_stations() {
 async fn long_outage_is_told_once_and_the_recovery_too() {
     let s = stations().await;
     let d = FakeDiscord::start().await;
-    let bot = spawn_with(&d, &s, &[("TEST_NOTICE_AFTER_MS", "1500")]);
+    let bot = spawn_with(
+        &d,
+        &s,
+        &[("ALASTOR_PLAYBACK__UPSTREAM_NOTICE_AFTER", "1500ms")],
+    );
     d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
     d.guild(GUILD_ID)
         .member(LISTENER_ID)

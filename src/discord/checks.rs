@@ -83,17 +83,35 @@ pub fn authorize(
     authorize_actor(ctx.data(), guild, &actor_of(ctx), action, settings)
 }
 
-/// poise `command_check`: the per-user and per-guild command budgets.
-#[allow(clippy::unused_async)] // poise calls checks as async functions.
+/// The rate-limit decision of one invocation. poise runs `command_check` for every command in the tree
+/// (parent and sub-command) and twice per interaction, so the first call decides and the rest reuse it.
+#[derive(Clone, Copy)]
+struct Decided(Result<(), crate::core::limits::RetryAfter>);
+
+/// poise `command_check`: the per-user and per-guild command budgets, drawn once per interaction.
+/// Autocomplete interactions pass here and draw from their own budget in the callback.
 pub async fn command_check(ctx: Context<'_>) -> Result<bool, BotError> {
-    let user = UserKey(ctx.author().id.get());
-    let guild = ctx.guild_id().map(|g| GuildKey(g.get()));
-    match ctx.data().limits.check(Bucket::Command, guild, user) {
-        Ok(()) => Ok(true),
-        Err(retry) => {
+    if let poise::Context::Application(app) = ctx
+        && app.interaction_type == poise::CommandInteractionType::Autocomplete
+    {
+        return Ok(true);
+    }
+    let decided = ctx.invocation_data::<Decided>().await.map(|d| *d);
+    let decided = if let Some(decided) = decided {
+        decided
+    } else {
+        let user = UserKey(ctx.author().id.get());
+        let guild = ctx.guild_id().map(|g| GuildKey(g.get()));
+        let decided = Decided(ctx.data().limits.check(Bucket::Command, guild, user));
+        if decided.0.is_err() {
             tracing::debug!(user = user.0, "command rate-limited");
-            Err(BotError::User(retry.user_message()))
         }
+        ctx.set_invocation_data(decided).await;
+        decided
+    };
+    match decided.0 {
+        Ok(()) => Ok(true),
+        Err(retry) => Err(BotError::User(retry.user_message())),
     }
 }
 
