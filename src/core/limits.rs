@@ -107,15 +107,18 @@ impl<C: Clock + Clone> RateLimits<C> {
                 .check_key(&user)
                 .map_err(|n| RetryAfter(n.wait_time_from(now))),
             Bucket::Command => {
-                // The guild budget first: a refused guild check must not cost the user a unit.
+                // The user's budget first: a flooding member is refused before touching the guild's budget,
+                // so one member cannot lock everyone else in the guild out. (A member refused by a busy
+                // guild has spent one own unit; that is the cheaper mistake.)
+                self.user_commands
+                    .check_key(&user)
+                    .map_err(|n| RetryAfter(n.wait_time_from(now)))?;
                 if let Some(guild) = guild {
                     self.guild_commands
                         .check_key(&guild)
                         .map_err(|n| RetryAfter(n.wait_time_from(now)))?;
                 }
-                self.user_commands
-                    .check_key(&user)
-                    .map_err(|n| RetryAfter(n.wait_time_from(now)))
+                Ok(())
             }
         }
     }
@@ -212,10 +215,20 @@ mod tests {
             l.check(Bucket::Command, Some(G1), UserKey(6)),
             Err(RetryAfter(Duration::from_secs(2)))
         );
-        // ...without losing their own budget to the refused attempt.
+        // ...and can still act in another guild.
         assert_eq!(l.check(Bucket::Command, Some(G2), UserKey(6)), Ok(()));
         clock.advance(Duration::from_secs(2));
         assert_eq!(l.check(Bucket::Command, Some(G1), UserKey(6)), Ok(()));
+    }
+
+    #[test]
+    fn one_members_flood_does_not_lock_the_guild() {
+        let (l, _clock) = limits();
+        for _ in 0..100 {
+            let _ = l.check(Bucket::Command, Some(G1), ALICE);
+        }
+        assert!(l.check(Bucket::Command, Some(G1), ALICE).is_err());
+        assert_eq!(l.check(Bucket::Command, Some(G1), BOB), Ok(()));
     }
 
     #[test]

@@ -615,10 +615,7 @@ pub async fn stop(ctx: Context<'_>) -> Result<(), Error> {
 
 /// Stops `guild`'s session if `actor` may; returns the station's name.
 async fn stop_session(data: &Data, guild: GuildKey, actor: &Actor) -> Result<String, BotError> {
-    let status = data
-        .playback
-        .status(guild)
-        .ok_or_else(|| BotError::user("radio-nothing-playing"))?;
+    // Permission first: a member who may not stop learns what would allow it, playing or not.
     checks::authorize_actor(
         data,
         guild,
@@ -626,6 +623,10 @@ async fn stop_session(data: &Data, guild: GuildKey, actor: &Actor) -> Result<Str
         Action::Stop,
         &data.store.settings(guild)?,
     )?;
+    let status = data
+        .playback
+        .status(guild)
+        .ok_or_else(|| BotError::user("radio-nothing-playing"))?;
     match data.playback.stop(guild).await {
         Ok(()) | Err(PlayError::NotPlaying) => {}
         Err(e) => return Err(BotError::User(play_error_message(&e))),
