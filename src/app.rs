@@ -91,11 +91,14 @@ async fn check_token(
     }
 }
 
+/// Re-reads the configuration the way the process started (for SIGHUP).
+pub type ConfigLoader = Box<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
 /// How often open wizards are swept for timeouts and idle rate-limit entries pruned.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(15);
 
 /// Runs the bot until a shutdown signal. `Ok` after a clean stop.
-pub async fn run(config: &Config) -> Result<(), AppError> {
+pub async fn run(config: &Config, reread: ConfigLoader) -> Result<(), AppError> {
     let started = Instant::now();
     tracing::info!(
         pid = std::process::id(),
@@ -165,9 +168,10 @@ pub async fn run(config: &Config) -> Result<(), AppError> {
         let service = Arc::clone(&service);
         let library = Arc::clone(&library);
         let playback = playback.clone();
+        let running = config.clone();
         tokio::spawn(async move {
             while signals.next().await == crate::service::Signal::Reload {
-                reload(&service, &library, &playback).await;
+                reload(&service, &library, &playback, &running, &reread).await;
             }
             let playing = playback.active_sessions();
             tracing::info!(playing, "shutting down: saving sessions and leaving voice");
@@ -205,10 +209,34 @@ pub async fn run(config: &Config) -> Result<(), AppError> {
     result
 }
 
-/// SIGHUP: re-read the station packs now (the watcher covers edits; this covers file systems without
-/// inotify and operators who expect `systemctl reload` to work). Settings other than the packs need a restart.
-async fn reload(service: &Service, library: &Arc<StationLibrary>, playback: &Playback) {
-    service.reloading("reloading station packs");
+/// SIGHUP: re-reads the configuration and the station packs. The packs apply at once (the watcher covers
+/// edits too; this covers file systems without inotify). The configuration is validated and compared: a
+/// broken file is reported and the running settings stay; changed sections are named, and apply at the next
+/// restart (the Discord connection, store and limits are built once).
+async fn reload(
+    service: &Service,
+    library: &Arc<StationLibrary>,
+    playback: &Playback,
+    running: &Config,
+    reread: &ConfigLoader,
+) {
+    service.reloading("reloading configuration and station packs");
+    match reread() {
+        Ok(new) => {
+            let changed = changed_sections(running, &new);
+            if changed.is_empty() {
+                tracing::info!("configuration re-read: unchanged");
+            } else {
+                tracing::warn!(
+                    sections = %changed.join(", "),
+                    "configuration changed: these sections apply after a restart"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "configuration re-read failed; keeping the running configuration");
+        }
+    }
     let library = Arc::clone(library);
     let result = tokio::task::spawn_blocking(move || {
         library
@@ -224,6 +252,24 @@ async fn reload(service: &Service, library: &Arc<StationLibrary>, playback: &Pla
         Err(error) => tracing::warn!(%error, "reload task failed"),
     }
     service.ready(&status_line(playback));
+}
+
+/// The top-level configuration sections that differ.
+fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut note = |name, differs| {
+        if differs {
+            changed.push(name);
+        }
+    };
+    note("discord", old.discord != new.discord);
+    note("stations", old.stations != new.stations);
+    note("limits", old.limits != new.limits);
+    note("data", old.data != new.data);
+    note("log", old.log != new.log);
+    note("playback", old.playback != new.playback);
+    note("check", old.check != new.check);
+    changed
 }
 
 /// The `STATUS=` line systemd shows.

@@ -60,6 +60,21 @@ impl Cli {
     }
 }
 
+/// Re-reads the configuration exactly as at start (same file, same flags), for `systemctl reload`.
+fn config_loader(cli: &Cli) -> impl Fn() -> Result<Config, String> + Send + Sync + 'static {
+    let (file, stations, data) = (cli.config.clone(), cli.stations.clone(), cli.data.clone());
+    move || {
+        let mut config = Config::load(file.as_deref()).map_err(|e| e.to_string())?;
+        if let Some(dir) = &stations {
+            config.stations.dir.clone_from(dir);
+        }
+        if let Some(dir) = &data {
+            config.data.dir.clone_from(dir);
+        }
+        Ok(config)
+    }
+}
+
 /// Runs the parsed command line; the exit code tells scripts whether it went well.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Doctor(args) = &cli.command {
@@ -70,7 +85,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.load_config()?;
     crate::telemetry::init(&config.log);
     match cli.command {
-        Command::Run => run::run(&config),
+        Command::Run => {
+            let reread = config_loader(&cli);
+            run::run(&config, reread)
+        }
         Command::Stations(command) => stations::run(command, &config),
         Command::Data(command) => data::run(&command, &config),
         Command::Doctor(_) => unreachable!("dispatched before loading the configuration"),

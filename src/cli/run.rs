@@ -7,7 +7,10 @@ use anyhow::{Context as _, bail};
 
 use crate::config::Config;
 
-pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
+pub fn run(
+    config: &Config,
+    reread: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
+) -> anyhow::Result<ExitCode> {
     let Some(token) = &config.discord.token else {
         bail!("no Discord bot token: set DISCORD_TOKEN (or `discord.token` in alastor.toml)");
     };
@@ -21,6 +24,6 @@ pub fn run(config: &Config) -> anyhow::Result<ExitCode> {
         .thread_name("alastor")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(crate::app::run(config))?;
+    runtime.block_on(crate::app::run(config, Box::new(reread)))?;
     Ok(ExitCode::SUCCESS)
 }
