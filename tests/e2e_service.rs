@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -171,4 +172,92 @@ async fn notify_ready_watchdog_reload_and_a_clean_sigterm_with_resume_state() {
         .filter(|l| l.starts_with("STATUS="))
         .collect();
     assert!(!status_lines.is_empty(), "STATUS= lines: {status_lines:?}");
+}
+
+/// Writes `count` generated stations as 50 TOML packs (names from a small vocabulary, one alias, a genre).
+fn generated_packs(dir: &std::path::Path, count: usize) {
+    const WORDS: [&str; 12] = [
+        "Radio", "Nova", "Jazz", "Classic", "Rock", "City", "Wave", "Sound", "Deep", "Star",
+        "Metro", "Blue",
+    ];
+    const GENRES: [&str; 6] = ["jazz", "rock", "pop", "news", "classical", "electronic"];
+    let per_pack = count.div_ceil(50);
+    for pack in 0..50 {
+        let mut text = String::new();
+        for i in pack * per_pack..((pack + 1) * per_pack).min(count) {
+            let (a, b) = (WORDS[i % 12], WORDS[(i / 12) % 12]);
+            let genre = GENRES[i % 6];
+            let _ = write!(
+                text,
+                "[[station]]\nid = \"station-{i}\"\nname = \"{a} {b} {i}\"\n\
+                 urls = [\"http://127.0.0.1:9/{i}.mp3\"]\naliases = [\"s{i}\"]\ntags = [\"{genre}\"]\n\
+                 country = \"DE\"\nbitrate = 128\n\n"
+            );
+        }
+        std::fs::write(dir.join(format!("pack-{pack:02}.toml")), text).expect("pack");
+    }
+}
+
+fn rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Startup to READY=1 and idle RSS with the shipped packs and with 50,000 stations. Point
+/// `ALASTOR_MEASURE_BIN` at a release build (`target/release/alastor`) for numbers worth reporting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: run with --ignored --nocapture"]
+async fn measure_ready_time_and_idle_rss() {
+    let bin = std::env::var("ALASTOR_MEASURE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_alastor").to_owned());
+    let generated = tempfile::tempdir().expect("tempdir");
+    generated_packs(generated.path(), 50_000);
+    let shipped = format!("{}/stations", env!("CARGO_MANIFEST_DIR"));
+    for (label, stations) in [
+        ("shipped packs", shipped.clone()),
+        ("50,000 stations", generated.path().display().to_string()),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let socket_path = dir.path().join("notify.sock");
+        let notifications =
+            Notifications::listen(tokio::net::UnixDatagram::bind(&socket_path).expect("bind"));
+        let d = FakeDiscord::start().await;
+        let started = Instant::now();
+        let mut bot = d
+            .spawn_bot(
+                &bin,
+                &["run"],
+                &[
+                    ("ALASTOR_STATIONS__DIR", stations.as_str()),
+                    (
+                        "ALASTOR_DATA__DIR",
+                        &dir.path().join("data").display().to_string(),
+                    ),
+                    ("NOTIFY_SOCKET", &socket_path.display().to_string()),
+                    ("RUST_LOG", "warn,alastor=info"),
+                ],
+            )
+            .expect("spawn");
+        notifications.wait("READY=1", 1, STARTUP_TIMEOUT).await;
+        let ready = started.elapsed();
+        let line = bot
+            .wait_for_log("alastor starting", STARTUP_TIMEOUT)
+            .await
+            .expect("start line");
+        let pid: String = line
+            .split("pid=")
+            .nth(1)
+            .expect("pid")
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let rss = rss_kib(&pid).unwrap_or_default();
+        eprintln!(
+            "measure: {label}: spawn → READY=1 in {ready:?}, idle RSS {:.1} MiB",
+            rss as f64 / 1024.0
+        );
+        bot.kill().await;
+    }
 }
