@@ -140,7 +140,7 @@ pub async fn run(config: &Config, reread: ConfigLoader) -> Result<(), AppError> 
     let parts = DataParts {
         store: store.clone(),
         library: Arc::clone(&library),
-        locales,
+        locales: Arc::clone(&locales),
         limits,
         started,
         playback: Arc::clone(&playback_slot),
@@ -157,6 +157,7 @@ pub async fn run(config: &Config, reread: ConfigLoader) -> Result<(), AppError> 
         Arc::clone(&client.http),
         store,
         Arc::clone(&library),
+        Arc::clone(&locales),
         &config.playback,
     )
     .map_err(|e| AppError::Playback(e.to_string()))?;

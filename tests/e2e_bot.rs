@@ -502,3 +502,48 @@ async fn a_german_guild_gets_german_replies() {
         unknown.content()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_token_fails_with_one_clear_line_and_never_prints_it() {
+    let d = FakeDiscord::start().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let stations = format!("{}/stations", env!("CARGO_MANIFEST_DIR"));
+    let wrong = "OTAw.d3Jvbmc.bm90LXRoZS1yaWdodC10b2tlbi1hdC1hbGw";
+    let mut bot = d
+        .spawn_bot(
+            env!("CARGO_BIN_EXE_alastor"),
+            &["run"],
+            &[
+                ("DISCORD_TOKEN", wrong),
+                ("ALASTOR_STATIONS__DIR", stations.as_str()),
+                ("ALASTOR_DATA__DIR", &data.path().display().to_string()),
+            ],
+        )
+        .expect("spawn");
+    let line = bot
+        .wait_for_log("rejected the bot token", STARTUP_TIMEOUT)
+        .await
+        .expect("a clear error line");
+    assert!(line.contains("DISCORD_TOKEN"), "{line}");
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    let exit = loop {
+        if let Some(status) = bot.exited() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit on a rejected token");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(!exit.success());
+    assert!(
+        bot.logs().iter().all(|l| !l.contains(wrong)),
+        "the token leaked into the output"
+    );
+    // The fake records the bad token as a protocol violation: expected here.
+    let violations = d.take_violations();
+    assert!(
+        violations
+            .iter()
+            .all(|v| v.contains("without the bot token")),
+        "{violations:?}"
+    );
+}

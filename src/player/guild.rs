@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::input::listener_input;
-use super::notice::render_notice;
+use super::notice::notice_key;
 use super::{PlayError, SessionStatus, Shared, UpstreamHealth, channel_id, guild_id};
 use crate::audio::hub::UpstreamState;
 use crate::core::guild::Volume;
@@ -290,6 +290,17 @@ impl GuildTask {
         ));
     }
 
+    /// `key` in the guild's language (its setup choice, else English: a channel has no member locale).
+    fn text(&self, key: &str, args: &[(&'static str, String)]) -> String {
+        let settings = self.shared.store.settings(self.guild).unwrap_or_default();
+        let locale = self.shared.locales.resolve(settings.locale.as_ref(), None);
+        let args: Vec<(&str, crate::core::locale::Arg)> = args
+            .iter()
+            .map(|(name, value)| (*name, crate::core::locale::Arg::from(value.as_str())))
+            .collect();
+        self.shared.locales.text(&locale, key, &args)
+    }
+
     fn announce_channel(&self) -> Option<ChannelId> {
         let settings = self.shared.store.settings(self.guild).unwrap_or_default();
         settings
@@ -308,7 +319,8 @@ impl GuildTask {
             .station()
             .and_then(|id| self.shared.station(id))
             .map(|s| s.name.clone());
-        let text = render_notice(notice, name.as_deref());
+        let (key, args) = notice_key(notice, name.as_deref());
+        let text = self.text(key, &args);
         if let Err(e) = channel
             .send_message(&self.shared.http, CreateMessage::new().content(text))
             .await
@@ -327,8 +339,11 @@ impl GuildTask {
             .station(station)
             .map_or_else(|| station.to_string(), |s| s.name.clone());
         let text = match title {
-            Some(t) => format!("Now playing on **{name}**: {t}"),
-            None => format!("Now playing: **{name}**"),
+            Some(t) => self.text(
+                "player-now-playing-title",
+                &[("station", name.clone()), ("title", t.to_owned())],
+            ),
+            None => self.text("player-now-playing", &[("station", name.clone())]),
         };
         if let Some((c, m)) = self.now_playing_message
             && c == channel

@@ -152,6 +152,8 @@ pub(crate) struct Shared {
     pub(crate) http: Arc<serenity::http::Http>,
     pub(crate) store: Store,
     pub(crate) library: Arc<StationLibrary>,
+    /// Notices and "now playing" messages are posted in the guild's language.
+    pub(crate) locales: Arc<crate::core::locale::Locales>,
     pub(crate) hubs: HubManager,
     pub(crate) cfg: PlaybackConfig,
     pub(crate) timings: Timings,
@@ -213,6 +215,7 @@ impl Playback {
         http: Arc<serenity::http::Http>,
         store: Store,
         library: Arc<StationLibrary>,
+        locales: Arc<crate::core::locale::Locales>,
         cfg: &PlaybackConfig,
     ) -> Result<Self, crate::audio::source::SourceError> {
         let hub_config = HubConfig::default();
@@ -228,6 +231,7 @@ impl Playback {
                 http,
                 store,
                 library,
+                locales,
                 hubs,
                 timings: Timings {
                     notice_after: cfg.upstream_notice_after,
