@@ -1,19 +1,89 @@
-//! `alastor data …`: export, import and check the guild store. PLACEHOLDER until the store lands.
+//! `alastor data …`: export, import and check the guild store (see `core::store::export`).
+//!
+//! Export while the bot runs is refused by the store's lock ("in use by pid …"): stop the service first, so
+//! the backup is one consistent snapshot of what the bot last wrote.
 
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Subcommand;
 
 use crate::config::Config;
+use crate::core::store::Store;
+use crate::core::store::export::StoreDump;
 
 #[derive(Debug, Subcommand)]
 pub enum DataCommand {
-    /// Verify the store opens and every record decodes.
+    /// Write every table as versioned, human-readable JSON (to stdout, or --out FILE).
+    Export {
+        /// Write here instead of stdout (atomically: a temporary file, then a rename).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Restore an export into an empty store (all or nothing).
+    Import {
+        /// The JSON written by `alastor data export`.
+        file: PathBuf,
+        /// Overwrite a store that already holds data.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Verify the store opens and every record decodes; print the counts.
     Check,
 }
 
-pub fn run(command: &DataCommand, _config: &Config) -> anyhow::Result<ExitCode> {
-    match *command {
-        DataCommand::Check => anyhow::bail!("`alastor data check` is not implemented yet"),
+pub fn run(command: &DataCommand, config: &Config) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&config.data.dir)?;
+    match command {
+        DataCommand::Export { out } => {
+            let json = store.export()?.to_json();
+            match out {
+                None => std::io::stdout()
+                    .lock()
+                    .write_all(json.as_bytes())
+                    .context("writing the export to stdout")?,
+                Some(path) => write_atomically(path, &json)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DataCommand::Import { file, replace } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let dump = StoreDump::from_json(&text).with_context(|| file.display().to_string())?;
+            let counts = store
+                .import(&dump, *replace)
+                .with_context(|| format!("importing {}", file.display()))?;
+            println!("imported {counts} into {}", store.path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        DataCommand::Check => {
+            let counts = store.check()?;
+            println!(
+                "{}: schema {}, every record decodes: {counts}",
+                store.path().display(),
+                store.schema_version()?.unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// A backup file is either complete or absent: written beside the target, synced, then renamed.
+fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
 }

@@ -10,6 +10,8 @@
 // into `StoreError` right after, so no large error escapes this module.
 #![allow(clippy::result_large_err)]
 
+pub mod export;
+pub mod migrate;
 pub mod records;
 
 use std::fs;
@@ -169,6 +171,7 @@ impl Store {
             txn.open_table(PLAYS)?;
             Ok(())
         })?;
+        store.migrate_all()?;
         Ok(store)
     }
 

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::migrate::Migration;
 use crate::core::guild::{Favourites, GuildSettings, ResumeEntry};
 
 /// Why a stored record could not be read.
@@ -23,13 +24,16 @@ pub enum RecordError {
 
 /// A value stored as `[version][postcard]`.
 pub trait Record: Serialize + DeserializeOwned {
-    /// The version this build writes. Bump it when the serialized shape changes, and teach
-    /// [`Record::upgrade`] to read the previous one.
+    /// The version this build writes. Bump it when the serialized shape changes, and add the step from the
+    /// previous version to [`Record::MIGRATIONS`].
     const VERSION: u8;
 
-    /// Reads a record written with an older `version`. The default knows no older versions.
-    fn upgrade(version: u8, _bytes: &[u8]) -> Result<Self, RecordError> {
-        Err(RecordError::Unsupported(version))
+    /// How older versions become this one, one step per version (see [`super::migrate`]).
+    const MIGRATIONS: &'static [Migration] = &[];
+
+    /// Reads a record written with an older `version` by running the migration chain.
+    fn upgrade(version: u8, body: &[u8]) -> Result<Self, RecordError> {
+        super::migrate::upgrade(version, body, Self::VERSION, Self::MIGRATIONS)
     }
 
     fn encode(&self) -> Vec<u8> {
