@@ -205,11 +205,11 @@ fn rss_kib(pid: &str) -> Option<u64> {
 }
 
 /// Startup to READY=1 and idle RSS with the shipped packs and with 50,000 stations. Point
-/// `ALASTOR_MEASURE_BIN` at a release build (`target/release/alastor`) for numbers worth reporting.
+/// `MEASURE_ALASTOR_BIN` at a release build (`target/release/alastor`) for numbers worth reporting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: run with --ignored --nocapture"]
 async fn measure_ready_time_and_idle_rss() {
-    let bin = std::env::var("ALASTOR_MEASURE_BIN")
+    let bin = std::env::var("MEASURE_ALASTOR_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_alastor").to_owned());
     let generated = tempfile::tempdir().expect("tempdir");
     generated_packs(generated.path(), 50_000);

@@ -176,9 +176,16 @@ fn table<T: serde::de::DeserializeOwned, U>(
             place: place(),
             reason,
         })?;
-        let record: T = serde_json::from_value(value.clone()).map_err(|e| ImportError::Record {
-            place: place(),
-            reason: e.to_string(),
+        let record: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+            let field = e.path().to_string();
+            ImportError::Record {
+                place: if field == "." {
+                    place()
+                } else {
+                    format!("{}.{field}", place())
+                },
+                reason: e.into_inner().to_string(),
+            }
         })?;
         let record = check(record).map_err(|reason| ImportError::Record {
             place: place(),
@@ -289,7 +296,10 @@ impl Store {
         Ok(migrated)
     }
 
-    fn migrate_table<T: Record>(&self, def: TableDefinition<u64, &[u8]>) -> Result<usize, StoreError> {
+    fn migrate_table<T: Record>(
+        &self,
+        def: TableDefinition<u64, &[u8]>,
+    ) -> Result<usize, StoreError> {
         let old: Vec<(u64, Vec<u8>)> = {
             let txn = self.inner.db.begin_read().map_err(|e| self.db_err(e))?;
             let table = txn.open_table(def).map_err(|e| self.db_err(e))?;
@@ -298,8 +308,9 @@ impl Store {
                 let (key, value) = row.map_err(|e| self.db_err(e))?;
                 let bytes = value.value();
                 if bytes.first().is_some_and(|&v| v < T::VERSION) {
-                    let record = T::decode(bytes)
-                        .map_err(|source| self.record_err(def.name(), GuildKey(key.value()), source))?;
+                    let record = T::decode(bytes).map_err(|source| {
+                        self.record_err(def.name(), GuildKey(key.value()), source)
+                    })?;
                     old.push((key.value(), record.encode()));
                 }
             }
@@ -329,8 +340,8 @@ impl Store {
         for row in table.iter().map_err(|e| self.db_err(e))? {
             let (key, value) = row.map_err(|e| self.db_err(e))?;
             let guild = GuildKey(key.value());
-            let record =
-                T::decode(value.value()).map_err(|source| self.record_err(def.name(), guild, source))?;
+            let record = T::decode(value.value())
+                .map_err(|source| self.record_err(def.name(), guild, source))?;
             each(guild, record);
         }
         Ok(())
@@ -395,7 +406,9 @@ mod tests {
     fn export_import_export_is_byte_identical() {
         let json = filled().export().unwrap().to_json();
         let copy = Store::open_in_memory().unwrap();
-        let counts = copy.import(&StoreDump::from_json(&json).unwrap(), false).unwrap();
+        let counts = copy
+            .import(&StoreDump::from_json(&json).unwrap(), false)
+            .unwrap();
         assert_eq!(
             counts,
             Counts {
@@ -417,10 +430,18 @@ mod tests {
         let json = filled().export().unwrap().to_json();
         let dump = StoreDump::from_json(&json).unwrap();
         let target = Store::open_in_memory().unwrap();
-        target.update_settings(GuildKey(999), |s| s.always_on = true).unwrap();
-        assert!(matches!(target.import(&dump, false), Err(ImportError::NotEmpty(c)) if c.guild_settings == 1));
+        target
+            .update_settings(GuildKey(999), |s| s.always_on = true)
+            .unwrap();
+        assert!(
+            matches!(target.import(&dump, false), Err(ImportError::NotEmpty(c)) if c.guild_settings == 1)
+        );
         target.import(&dump, true).unwrap();
-        assert_eq!(target.export().unwrap().to_json(), json, "replace drops guild 999");
+        assert_eq!(
+            target.export().unwrap().to_json(),
+            json,
+            "replace drops guild 999"
+        );
     }
 
     #[test]
@@ -429,11 +450,19 @@ mod tests {
         let broken = json.replacen("\"default_volume\": 100", "\"default_volume\": 900", 1);
         assert_ne!(broken, json);
         let err = StoreDump::from_json(&broken).unwrap_err().to_string();
-        assert!(err.starts_with("guild_settings.3: "), "{err}");
+        assert!(
+            err.starts_with("guild_settings.3.default_volume: "),
+            "{err}"
+        );
         let not_ours = StoreDump::from_json("{\"format\": \"something\"}").unwrap_err();
         assert!(not_ours.to_string().contains("not an Alastor store export"));
         let bad_key = json.replacen("\"3\"", "\"three\"", 1);
-        assert!(StoreDump::from_json(&bad_key).unwrap_err().to_string().contains("three"));
+        assert!(
+            StoreDump::from_json(&bad_key)
+                .unwrap_err()
+                .to_string()
+                .contains("three")
+        );
     }
 
     #[test]
