@@ -263,8 +263,8 @@ pub fn check_data_dir(dir: &Path) -> Check {
     }
 }
 
-/// The store file opens, when there is one. A store locked by the running bot counts as healthy.
-// The store module may grow its own integrity check; this is the single place to call it from.
+/// The store opens and every record decodes (`Store::check`), when there is a file. A store locked by the
+/// running bot counts as healthy (the bot verified it when it opened it).
 pub fn check_store(path: &Path) -> Check {
     const NAME: &str = "store";
     if !path.exists() {
@@ -277,19 +277,39 @@ pub fn check_store(path: &Path) -> Check {
             ),
         );
     }
-    match redb::Database::open(path) {
-        Ok(_) => Check::new(NAME, Verdict::Ok, format!("{} opens", path.display())),
-        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Check::new(
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let store = match crate::core::store::Store::open(dir) {
+        Ok(store) => store,
+        Err(error @ crate::core::store::StoreError::InUse { .. }) => {
+            // The running bot holds it: that is the healthy case for a HEALTHCHECK.
+            return Check::new(
+                NAME,
+                Verdict::Ok,
+                error.to_string().replace(
+                    " — stop the other Alastor, or point this one at another folder with --data",
+                    "",
+                ),
+            );
+        }
+        Err(error @ crate::core::store::StoreError::FromTheFuture { .. }) => {
+            return Check::new(NAME, Verdict::Fail, error.to_string())
+                .hint("upgrade Alastor to the release that wrote it, or restore a backup");
+        }
+        Err(error) => {
+            return Check::new(NAME, Verdict::Fail, error.to_string()).hint(
+                "restore a backup with `alastor data import`, or move the file aside to start empty",
+            );
+        }
+    };
+    match store.check() {
+        Ok(counts) => Check::new(
             NAME,
             Verdict::Ok,
-            format!("{} is open in a running alastor", path.display()),
+            format!("{} opens and every record decodes ({counts})", path.display()),
         ),
-        Err(error) => Check::new(
-            NAME,
-            Verdict::Fail,
-            format!("{} cannot be opened: {error}", path.display()),
-        )
-        .hint("restore a backup with `alastor data import`, or move the file aside to start empty"),
+        Err(error) => Check::new(NAME, Verdict::Fail, error.to_string()).hint(
+            "export what still decodes is not possible record by record yet: restore a backup with `alastor data import --replace`",
+        ),
     }
 }
 

@@ -17,7 +17,11 @@ impl Catalog {
     /// Builds a catalog. INVARIANT: ids are unique; the loader reports duplicates before calling this.
     /// Should a duplicate slip through, the first one (in the given order) wins.
     pub fn new(stations: impl IntoIterator<Item = Station>) -> Self {
-        let mut stations: Vec<Arc<Station>> = stations.into_iter().map(Arc::new).collect();
+        Self::from_shared(stations.into_iter().map(Arc::new).collect())
+    }
+
+    /// Like [`Catalog::new`] over stations already shared (with the packs they came from).
+    pub fn from_shared(mut stations: Vec<Arc<Station>>) -> Self {
         stations.sort_by(|a, b| a.id.cmp(&b.id));
         stations.dedup_by(|later, first| later.id == first.id);
         let by_id = stations

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::catalog::Catalog;
 use super::model::{Diagnostic, Origin, PackFormat, Station, StationId};
@@ -228,7 +229,7 @@ pub struct PackView<'a> {
 /// the later one with both places.
 pub fn merge<'a>(packs: impl IntoIterator<Item = PackView<'a>>) -> (Catalog, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    let mut stations: Vec<Station> = Vec::new();
+    let mut stations: Vec<Arc<Station>> = Vec::new();
     let mut seen: HashMap<StationId, Origin> = HashMap::new();
     for view in packs {
         if let Some(failure) = view.failure {
@@ -254,10 +255,10 @@ pub fn merge<'a>(packs: impl IntoIterator<Item = PackView<'a>>) -> (Catalog, Vec
                 continue;
             }
             seen.insert(station.id.clone(), station.origin.clone());
-            stations.push(station.clone());
+            stations.push(Arc::clone(station));
         }
     }
-    (Catalog::new(stations), diagnostics)
+    (Catalog::from_shared(stations), diagnostics)
 }
 
 #[cfg(test)]

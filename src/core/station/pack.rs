@@ -6,6 +6,7 @@
 //! (that entry is skipped, the rest of the pack loads).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::model::{Diagnostic, Origin, PackFormat, Station, StationDraft};
 use super::{m3u, pls, toml_pack, yaml_pack};
@@ -33,14 +34,21 @@ pub struct PackError(pub Diagnostic);
 /// A successfully parsed pack: its stations (in file order) and every warning or skipped entry.
 #[derive(Debug, Default, Clone)]
 pub struct ParsedPack {
-    pub stations: Vec<Station>,
+    /// Shared with the catalog built from them: a pack kept for reloads costs no second copy.
+    pub stations: Vec<Arc<Station>>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Parses a pack; a whole-file failure becomes the only diagnostic and yields no stations.
 pub fn parse_pack(text: &str, format: PackFormat, file: &Path) -> (Vec<Station>, Vec<Diagnostic>) {
     match try_parse_pack(text, format, file) {
-        Ok(pack) => (pack.stations, pack.diagnostics),
+        Ok(pack) => (
+            pack.stations
+                .into_iter()
+                .map(|s| Arc::try_unwrap(s).unwrap_or_else(|shared| (*shared).clone()))
+                .collect(),
+            pack.diagnostics,
+        ),
         Err(PackError(diagnostic)) => (Vec::new(), vec![diagnostic]),
     }
 }
@@ -70,7 +78,7 @@ pub fn validate_all(raw: RawPack, file: &Path) -> ParsedPack {
     for DraftAt { draft, line } in raw.drafts {
         match draft.validate(&base.at(line)) {
             Ok((station, warnings)) => {
-                out.stations.push(station);
+                out.stations.push(Arc::new(station));
                 out.diagnostics.extend(warnings);
             }
             Err(errors) => out.diagnostics.extend(errors),

@@ -152,8 +152,9 @@ impl StationIndex {
         stations.sort_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.id.cmp(&b.id)));
 
         // One indexing thread: a single segment in docid order, so the index (and ties inside tantivy)
-        // are the same on every build. 50k stations take a few MB, far under the budget.
-        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 64 * 1024 * 1024)?;
+        // are the same on every build. 50k stations take a few MB; tantivy's minimum budget (15 MB) is
+        // plenty, and a larger arena is memory the allocator keeps after the build.
+        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
         let mut entries = Vec::with_capacity(stations.len());
         for (ord, (_, station)) in stations.into_iter().enumerate() {
             // INVARIANT: validation caps names; a longer one would be rejected by Discord, so fail loudly
