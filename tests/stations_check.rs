@@ -427,17 +427,18 @@ fn adts_segments(aac: &[u8], frames: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hls_media_playlist_with_adts_segments() {
-    // ~1 s segments (43 frames of 1024 samples at 44.1 kHz).
-    let segments = adts_segments(AAC, 43);
+/// Serves `segments` as an HLS media playlist behind a master playlist, checks the station and decodes it.
+async fn hls_plays_the_tone(segments: &[Vec<u8>], extension: &str, content_type: &'static str) {
     assert!(segments.len() >= 3);
     let mut routes: Vec<(String, Route)> = Vec::new();
     let mut playlist =
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:7\n".to_owned();
     for (i, segment) in segments.iter().enumerate() {
-        let _ = write!(playlist, "#EXTINF:1.0,\nseg{i}.aac\n");
-        routes.push((format!("/hls/seg{i}.aac"), audio("audio/aac", segment)));
+        let _ = write!(playlist, "#EXTINF:1.0,\nseg{i}.{extension}\n");
+        routes.push((
+            format!("/hls/seg{i}.{extension}"),
+            audio(content_type, segment),
+        ));
     }
     playlist.push_str("#EXT-X-ENDLIST\n");
     routes.push((
@@ -468,6 +469,22 @@ async fn hls_media_playlist_with_adts_segments() {
     assert_eq!(report.playlist_hops.len(), 2, "{report:#?}");
     let (_, mono, rate) = decode_mono(&server.url("/hls/index.m3u8"), 2.5).await;
     assert_tone(&mono, rate, 880.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_media_playlist_with_adts_segments() {
+    // ~1 s segments (43 frames of 1024 samples at 44.1 kHz).
+    hls_plays_the_tone(&adts_segments(AAC, 43), "aac", "audio/aac").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_media_playlist_with_mpeg_ts_segments() {
+    // The same audio as an HLS packager ships it: ADTS in PES packets in a transport stream.
+    let segments: Vec<Vec<u8>> = adts_segments(AAC, 43)
+        .iter()
+        .map(|adts| alastor::audio::upstream::ts::mux_for_tests(adts, 0x0F, 400))
+        .collect();
+    hls_plays_the_tone(&segments, "ts", "video/mp2t").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@ use url::Url;
 
 use super::icy::{IcyDemux, IcyHeaders};
 use super::playlist::{self, HlsMedia, Playlist};
+use super::ts::{self, TsDemuxer};
 
 /// Pure audio bytes (or the error that ended them).
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync>>;
@@ -649,6 +650,8 @@ fn open_hls(
         ended: bool,
         stall: Duration,
         connect: Duration,
+        /// Set once a segment turned out to be MPEG-TS: its PIDs carry over to the next segments.
+        ts: Option<TsDemuxer>,
     }
     /// Live playlists start this many segments before the newest (what players do: a small cushion).
     const LIVE_EDGE_SEGMENTS: usize = 3;
@@ -669,7 +672,12 @@ fn open_hls(
         state.target = Duration::from_secs(media.target_duration);
         state.ended = media.ended;
     }
-    let extension = media.segments.first().and_then(extension);
+    // `.ts` names the container, not the codec: the decoder probes the demuxed ADTS/MP3 frames instead.
+    let extension = media
+        .segments
+        .first()
+        .and_then(extension)
+        .filter(|e| !e.eq_ignore_ascii_case("ts"));
     let hls_stall = options
         .stall_timeout
         .max(Duration::from_secs(media.target_duration.saturating_mul(3)));
@@ -682,6 +690,7 @@ fn open_hls(
         ended: false,
         stall: options.stall_timeout,
         connect: options.connect_timeout,
+        ts: None,
     };
     enqueue(&mut state, media, true);
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
@@ -699,6 +708,16 @@ fn open_hls(
                 })
                 .await;
                 return match fetched {
+                    Ok(Ok(bytes)) if state.ts.is_some() || ts::looks_like_ts(&bytes) => {
+                        let demuxer = state.ts.get_or_insert_with(TsDemuxer::default);
+                        match demuxer.push(&bytes) {
+                            Ok(audio) => Some((Ok(Bytes::from(audio)), Some(state))),
+                            Err(e) => Some((
+                                Err(io::Error::other(format!("HLS segment {segment}: {e}"))),
+                                None,
+                            )),
+                        }
+                    }
                     Ok(Ok(bytes)) => Some((Ok(bytes), Some(state))),
                     Ok(Err(e)) => Some((
                         Err(io::Error::other(format!("HLS segment {segment}: {e}"))),

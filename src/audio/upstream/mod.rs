@@ -5,5 +5,6 @@
 pub mod connect;
 pub mod icy;
 pub mod playlist;
+pub mod ts;
 
 pub use connect::{ByteStream, ConnectError, ConnectOptions, Upstream, http_client, open};

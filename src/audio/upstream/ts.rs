@@ -1,0 +1,311 @@
+//! A small MPEG transport stream demuxer for HLS audio segments: finds the program (PAT), its first audio
+//! elementary stream (PMT: AAC in ADTS, or MPEG-1/2 audio), and returns that stream's PES payloads as one
+//! byte stream, which the ADTS/MP3 readers then decode like any other radio stream.
+//!
+//! State (the PIDs) carries across segments, as a live playlist's segments are one continuous stream; each
+//! segment's own PAT/PMT refresh it. Video and data streams are skipped; a TS without an audio stream this
+//! decoder knows says which stream types it did find.
+
+/// TS packets are always 188 bytes, each starting with this sync byte.
+pub const PACKET: usize = 188;
+const SYNC: u8 = 0x47;
+
+/// Stream types (ISO 13818-1 table 2-34) the decoders can read once unwrapped.
+const AAC_ADTS: u8 = 0x0F;
+const MPEG1_AUDIO: u8 = 0x03;
+const MPEG2_AUDIO: u8 = 0x04;
+
+/// Why a segment could not be demuxed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TsError {
+    #[error("not an MPEG-TS segment (no 0x47 sync every 188 bytes)")]
+    NotTs,
+    #[error(
+        "the transport stream has no audio stream this decoder reads (stream types found: {0:?})"
+    )]
+    NoAudio(Vec<u8>),
+}
+
+/// Whether `data` looks like a transport stream (sync bytes where packets start).
+pub fn looks_like_ts(data: &[u8]) -> bool {
+    data.len() >= PACKET
+        && data[0] == SYNC
+        && data
+            .chunks(PACKET)
+            .take(4)
+            .all(|p| p.len() < PACKET || p[0] == SYNC)
+}
+
+/// The demuxer's memory between segments.
+#[derive(Debug, Default, Clone)]
+pub struct TsDemuxer {
+    pmt_pid: Option<u16>,
+    audio_pid: Option<u16>,
+    stream_type: Option<u8>,
+    /// Stream types seen in PMTs, for the "no audio" error.
+    seen_types: Vec<u8>,
+    /// Inside the current PES packet, bytes of its header still to skip (headers may span packets).
+    pes_header_left: usize,
+}
+
+impl TsDemuxer {
+    /// The audio stream's codec as a decoder hint (`aac` or `mp3`), once a PMT named it.
+    pub fn codec(&self) -> Option<&'static str> {
+        match self.stream_type? {
+            AAC_ADTS => Some("aac"),
+            MPEG1_AUDIO | MPEG2_AUDIO => Some("mp3"),
+            _ => None,
+        }
+    }
+
+    /// Demuxes one segment (whole packets; a trailing partial packet is ignored) into audio bytes.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, TsError> {
+        if !looks_like_ts(data) {
+            return Err(TsError::NotTs);
+        }
+        let mut audio = Vec::with_capacity(data.len());
+        for packet in data.chunks_exact(PACKET) {
+            if packet[0] != SYNC {
+                // Lost sync inside a segment: skip the packet rather than misread payload as headers.
+                continue;
+            }
+            self.packet(packet, &mut audio);
+        }
+        if self.audio_pid.is_none() {
+            return Err(TsError::NoAudio(self.seen_types.clone()));
+        }
+        Ok(audio)
+    }
+
+    fn packet(&mut self, packet: &[u8], audio: &mut Vec<u8>) {
+        let start = packet[1] & 0x40 != 0;
+        let pid = (u16::from(packet[1] & 0x1F) << 8) | u16::from(packet[2]);
+        let control = (packet[3] >> 4) & 0x3;
+        let mut at = 4;
+        if control & 0x2 != 0 {
+            at += 1 + usize::from(packet[4]);
+        }
+        if control & 0x1 == 0 || at >= PACKET {
+            return;
+        }
+        let payload = &packet[at..];
+        if pid == 0 {
+            if start {
+                self.pat(payload);
+            }
+        } else if Some(pid) == self.pmt_pid {
+            if start {
+                self.pmt(payload);
+            }
+        } else if Some(pid) == self.audio_pid {
+            self.pes(payload, start, audio);
+        }
+    }
+
+    /// The section after the pointer field: `(table body, section end)`, bounded by the packet.
+    fn section(payload: &[u8]) -> Option<&[u8]> {
+        let pointer = usize::from(*payload.first()?);
+        let section = payload.get(1 + pointer..)?;
+        let length = (usize::from(*section.get(1)? & 0x0F) << 8) | usize::from(*section.get(2)?);
+        // 3 header bytes + length, minus the 4-byte CRC at the end.
+        let end = (3 + length).saturating_sub(4).min(section.len());
+        section.get(..end)
+    }
+
+    fn pat(&mut self, payload: &[u8]) {
+        let Some(section) = Self::section(payload) else {
+            return;
+        };
+        // table id, length (2), transport stream id (2), version, section numbers (2): 8 bytes.
+        for entry in section.get(8..).unwrap_or_default().chunks_exact(4) {
+            let program = u16::from_be_bytes([entry[0], entry[1]]);
+            if program != 0 {
+                self.pmt_pid = Some((u16::from(entry[2] & 0x1F) << 8) | u16::from(entry[3]));
+                return;
+            }
+        }
+    }
+
+    fn pmt(&mut self, payload: &[u8]) {
+        let Some(section) = Self::section(payload) else {
+            return;
+        };
+        if section.len() < 12 {
+            return;
+        }
+        let info = (usize::from(section[10] & 0x0F) << 8) | usize::from(section[11]);
+        let mut streams = section.get(12 + info..).unwrap_or_default();
+        while streams.len() >= 5 {
+            let stream_type = streams[0];
+            let pid = (u16::from(streams[1] & 0x1F) << 8) | u16::from(streams[2]);
+            let es_info = (usize::from(streams[3] & 0x0F) << 8) | usize::from(streams[4]);
+            if !self.seen_types.contains(&stream_type) {
+                self.seen_types.push(stream_type);
+            }
+            if matches!(stream_type, AAC_ADTS | MPEG1_AUDIO | MPEG2_AUDIO) {
+                if self.audio_pid != Some(pid) {
+                    self.pes_header_left = 0;
+                }
+                self.audio_pid = Some(pid);
+                self.stream_type = Some(stream_type);
+                return;
+            }
+            streams = streams.get(5 + es_info..).unwrap_or_default();
+        }
+    }
+
+    fn pes(&mut self, payload: &[u8], start: bool, audio: &mut Vec<u8>) {
+        let mut payload = payload;
+        if start {
+            // 00 00 01, stream id, length (2), flags (2), header data length.
+            if payload.len() < 9 || payload[..3] != [0, 0, 1] {
+                self.pes_header_left = 0;
+                return;
+            }
+            self.pes_header_left = 9 + usize::from(payload[8]);
+        }
+        let skip = self.pes_header_left.min(payload.len());
+        self.pes_header_left -= skip;
+        payload = &payload[skip..];
+        audio.extend_from_slice(payload);
+    }
+}
+
+/// Wraps an elementary audio stream into a transport stream (PAT, PMT, PES packets of `frame_bytes`):
+/// what an HLS packager does. For tests here and in `tests/`; also documents the layout this demuxer reads.
+pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> {
+    const PMT_PID: u16 = 0x1000;
+    const AUDIO_PID: u16 = 0x0101;
+    fn packet(pid: u16, start: bool, counter: &mut u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![
+            SYNC,
+            (u8::from(start) << 6) | ((pid >> 8) as u8 & 0x1F),
+            pid as u8,
+        ];
+        let room = PACKET - 4;
+        if payload.len() >= room {
+            p.push(0x10 | (*counter & 0x0F));
+            p.extend_from_slice(&payload[..room]);
+        } else {
+            // Adaptation field stuffing fills the packet.
+            let stuffing = room - payload.len();
+            p.push(0x30 | (*counter & 0x0F));
+            p.push((stuffing - 1) as u8);
+            if stuffing > 1 {
+                p.push(0);
+                p.extend(std::iter::repeat_n(0xFF, stuffing - 2));
+            }
+            p.extend_from_slice(payload);
+        }
+        *counter = counter.wrapping_add(1);
+        p
+    }
+    fn section(table_id: u8, body: &[u8]) -> Vec<u8> {
+        let length = body.len() + 4;
+        let mut s = vec![0, table_id, 0xB0 | ((length >> 8) as u8), length as u8];
+        s.extend_from_slice(body);
+        s.extend_from_slice(&[0, 0, 0, 0]); // CRC: not checked by the demuxer
+        s
+    }
+    let (mut pat_cc, mut pmt_cc, mut audio_cc) = (0, 0, 0);
+    let mut out = Vec::new();
+    let pat = section(
+        0x00,
+        &[
+            0,
+            1,
+            0xC1,
+            0,
+            0,
+            0,
+            1,
+            0xE0 | (PMT_PID >> 8) as u8,
+            PMT_PID as u8,
+        ],
+    );
+    out.extend(packet(0, true, &mut pat_cc, &pat));
+    let pmt = section(
+        0x02,
+        &[
+            0,
+            1,
+            0xC1,
+            0,
+            0,
+            0xE1,
+            0x01,
+            0xF0,
+            0,
+            stream_type,
+            0xE0 | (AUDIO_PID >> 8) as u8,
+            AUDIO_PID as u8,
+            0xF0,
+            0,
+        ],
+    );
+    out.extend(packet(PMT_PID, true, &mut pmt_cc, &pmt));
+    for frame in es.chunks(frame_bytes.max(1)) {
+        let mut pes = vec![0, 0, 1, 0xC0, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1];
+        let length = pes.len() - 6 + frame.len();
+        if let Ok(length) = u16::try_from(length) {
+            pes[4..6].copy_from_slice(&length.to_be_bytes());
+        }
+        pes.extend_from_slice(frame);
+        let mut first = true;
+        for chunk in pes.chunks(PACKET - 4) {
+            out.extend(packet(AUDIO_PID, first, &mut audio_cc, chunk));
+            first = false;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn round_trips_an_elementary_stream_across_segments() {
+        let stream = es(20_000);
+        let ts = mux_for_tests(&stream, AAC_ADTS, 371);
+        assert!(looks_like_ts(&ts));
+        let mut demuxer = TsDemuxer::default();
+        // Split at a packet boundary, as segments are.
+        let cut = (ts.len() / PACKET / 2) * PACKET;
+        let mut out = demuxer.push(&ts[..cut]).unwrap();
+        out.extend(demuxer.push(&ts[cut..]).unwrap());
+        assert_eq!(out, stream);
+        assert_eq!(demuxer.codec(), Some("aac"));
+    }
+
+    #[test]
+    fn mpeg_audio_is_found_and_named() {
+        let mut demuxer = TsDemuxer::default();
+        let stream = es(1_000);
+        assert_eq!(
+            demuxer
+                .push(&mux_for_tests(&stream, MPEG1_AUDIO, 417))
+                .unwrap(),
+            stream
+        );
+        assert_eq!(demuxer.codec(), Some("mp3"));
+    }
+
+    #[test]
+    fn video_only_and_non_ts_are_explained() {
+        let mut demuxer = TsDemuxer::default();
+        assert_eq!(
+            demuxer.push(&mux_for_tests(&es(500), 0x1B, 100)),
+            Err(TsError::NoAudio(vec![0x1B]))
+        );
+        assert_eq!(
+            demuxer.push(b"ID3 not a transport stream"),
+            Err(TsError::NotTs)
+        );
+        assert!(!looks_like_ts(&[0xFF, 0xF1, 0, 0]));
+    }
+}
