@@ -207,7 +207,7 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
         s.extend_from_slice(&[0, 0, 0, 0]); // CRC: not checked by the demuxer
         s
     }
-    let (mut pat_cc, mut pmt_cc, mut audio_cc) = (0, 0, 0);
+    let (mut pat_counter, mut pmt_counter, mut audio_counter) = (0, 0, 0);
     let mut out = Vec::new();
     let pat = section(
         0x00,
@@ -223,7 +223,7 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
             PMT_PID as u8,
         ],
     );
-    out.extend(packet(0, true, &mut pat_cc, &pat));
+    out.extend(packet(0, true, &mut pat_counter, &pat));
     let pmt = section(
         0x02,
         &[
@@ -243,7 +243,7 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
             0,
         ],
     );
-    out.extend(packet(PMT_PID, true, &mut pmt_cc, &pmt));
+    out.extend(packet(PMT_PID, true, &mut pmt_counter, &pmt));
     for frame in es.chunks(frame_bytes.max(1)) {
         let mut pes = vec![0, 0, 1, 0xC0, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1];
         let length = pes.len() - 6 + frame.len();
@@ -253,7 +253,7 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
         pes.extend_from_slice(frame);
         let mut first = true;
         for chunk in pes.chunks(PACKET - 4) {
-            out.extend(packet(AUDIO_PID, first, &mut audio_cc, chunk));
+            out.extend(packet(AUDIO_PID, first, &mut audio_counter, chunk));
             first = false;
         }
     }
