@@ -207,7 +207,7 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
         s.extend_from_slice(&[0, 0, 0, 0]); // CRC: not checked by the demuxer
         s
     }
-    let (mut pat_counter, mut pmt_counter, mut audio_counter) = (0, 0, 0);
+    let (mut table_counter, mut program_counter, mut audio_counter) = (0, 0, 0);
     let mut out = Vec::new();
     let pat = section(
         0x00,
@@ -223,7 +223,7 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
             PMT_PID as u8,
         ],
     );
-    out.extend(packet(0, true, &mut pat_counter, &pat));
+    out.extend(packet(0, true, &mut table_counter, &pat));
     let pmt = section(
         0x02,
         &[
@@ -243,7 +243,7 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
             0,
         ],
     );
-    out.extend(packet(PMT_PID, true, &mut pmt_counter, &pmt));
+    out.extend(packet(PMT_PID, true, &mut program_counter, &pmt));
     for frame in es.chunks(frame_bytes.max(1)) {
         let mut pes = vec![0, 0, 1, 0xC0, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1];
         let length = pes.len() - 6 + frame.len();
