@@ -139,6 +139,7 @@ impl UpstreamSource for RawPcmHttp {
             let format = futures_util::stream::iter([Ok(SourceEvent::Format(StreamFormat {
                 codec: "pcm_s16le".into(),
                 bitrate: Some(1_411),
+                segment: None,
             }))]);
             let audio = response.bytes_stream().map(move |chunk| {
                 let chunk = chunk.map_err(|e| SourceError::new(format!("{url}: {e}")))?;
@@ -391,6 +392,7 @@ impl UpstreamSource for Scripted {
                 SourceEvent::Format(StreamFormat {
                     codec: "vorbis".into(),
                     bitrate: Some(128),
+                    segment: None,
                 }),
                 SourceEvent::Title("Artist - First".into()),
                 SourceEvent::Pcm(PcmChunk {

@@ -1,7 +1,9 @@
 //! The hub over the real upstream + decoder (`HttpSource`), against local servers (127.0.0.1 only)
 //! streaming the committed fixtures live: MP3 with interleaved ICY titles, and a chained Ogg stream
-//! whose song change must not cost a reconnect.
+//! whose song change must not cost a reconnect, Ogg/Opus, and live (sliding-window) HLS playlists with
+//! ADTS, MPEG-TS and fMP4 segments.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -225,4 +227,202 @@ async fn playlist_then_redirect_then_shoutcast_v1_reaches_the_audio() {
         "{windows:?}"
     );
     assert_eq!(manager.stats()[0].reconnects, 0);
+}
+
+/// A live HLS origin: a sliding 4-segment window whose media sequence advances once per
+/// `segment_secs`, never ENDLIST, like a radio packager. Segment `n` serves `segments[n % len]`;
+/// `init` (fMP4) is announced with `#EXT-X-MAP`. Returns the media playlist's URL and a counter of
+/// playlist fetches.
+async fn serve_hls_live(
+    segments: Vec<Vec<u8>>,
+    init: Option<Vec<u8>>,
+    extension: &'static str,
+    segment_secs: f64,
+) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const WINDOW: u64 = 4;
+    const FIRST_SEQUENCE: u64 = 500;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let segments = Arc::new(segments);
+    let init = Arc::new(init);
+    let reloads = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&reloads);
+    let start = tokio::time::Instant::now();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (segments, init, counter) = (
+                Arc::clone(&segments),
+                Arc::clone(&init),
+                Arc::clone(&counter),
+            );
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => head.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&head).into_owned();
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let newest =
+                    FIRST_SEQUENCE + (start.elapsed().as_secs_f64() / segment_secs) as u64 + WINDOW;
+                let (content_type, body) = if path == "/live.m3u8" {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let first = newest + 1 - WINDOW;
+                    let mut text = format!(
+                        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n",
+                        segment_secs.ceil() as u64
+                    );
+                    if init.is_some() {
+                        text.push_str("#EXT-X-MAP:URI=\"init.mp4\"\n");
+                    }
+                    for n in first..=newest {
+                        let _ = write!(text, "#EXTINF:{segment_secs:.3},\nseg{n}.{extension}\n");
+                    }
+                    ("application/vnd.apple.mpegurl", text.into_bytes())
+                } else if path == "/init.mp4" {
+                    ("video/mp4", init.as_ref().clone().unwrap_or_default())
+                } else if let Some(n) = path
+                    .strip_prefix("/seg")
+                    .and_then(|rest| rest.split('.').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .filter(|n| *n <= newest)
+                {
+                    (
+                        "application/octet-stream",
+                        segments[(n % segments.len() as u64) as usize].clone(),
+                    )
+                } else {
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    return;
+                };
+                let _ = sock
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    let url = Url::parse(&format!("http://{addr}/live.m3u8")).expect("url");
+    (url, reloads)
+}
+
+/// Splits an ADTS stream into segments of exactly `frames` frames each (a short tail is dropped: a
+/// live packager's segments all last the target duration).
+fn adts_segments(aac: &[u8], frames: usize) -> Vec<Vec<u8>> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while at + 7 <= aac.len() {
+        assert_eq!(&aac[at..at + 2], &[0xFF, 0xF1], "not ADTS at {at}");
+        starts.push(at);
+        at += (usize::from(aac[at + 3] & 3) << 11)
+            | (usize::from(aac[at + 4]) << 3)
+            | usize::from(aac[at + 5] >> 5);
+    }
+    starts.push(aac.len());
+    let last = starts.len() - 1;
+    (0..last)
+        .step_by(frames)
+        .filter(|i| i + frames <= last)
+        .map(|i| aac[starts[i]..starts[i + frames]].to_vec())
+        .collect()
+}
+
+/// Listens through several playlist windows: the tone must hold, with no reconnect, while the
+/// hub keeps reloading the sliding playlist.
+async fn assert_live_hls_plays(url: &Url, reloads: &std::sync::atomic::AtomicUsize, tone: f32) {
+    let manager = manager();
+    let station = station(url);
+    let windows = listen(&manager, &station, 8.0, &[440.0, 660.0, tone, 880.0]).await;
+    // After the first segment's preroll, not one 100 ms window of silence: every gap between two
+    // segment arrivals is covered by the cushion.
+    let tail = &windows[25..];
+    // One character per 100 ms: `#` the tone, `.` silence, `x` anything else.
+    let picture: String = windows
+        .iter()
+        .map(|w| match w {
+            Some(f) if *f == tone as u32 => '#',
+            None => '.',
+            Some(_) => 'x',
+        })
+        .collect();
+    let hits = tail.iter().filter(|w| **w == Some(tone as u32)).count();
+    assert!(
+        hits >= tail.len() * 95 / 100,
+        "{hits}/{}: {picture}",
+        tail.len()
+    );
+    assert!(!tail.contains(&None), "silence while live: {picture}");
+    let stats = &manager.stats()[0];
+    assert_eq!(stats.reconnects, 0, "{stats:?}");
+    // 8 s of listening: the sliding playlist must have been re-read several times.
+    let reloads = reloads.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(reloads >= 5, "only {reloads} playlist loads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_hls_with_adts_segments_rolls_through_the_hub() {
+    // 43 AAC frames of 1,024 samples at 44.1 kHz: 0.9985 s per segment.
+    let segments = adts_segments(&fixture("tone-880hz.aac"), 43);
+    let (url, reloads) = serve_hls_live(segments, None, "aac", 1.0).await;
+    assert_live_hls_plays(&url, &reloads, 880.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_hls_with_long_segments_is_not_trimmed_as_a_burst() {
+    // 2 s segments: each arrival exceeds a continuous stream's 1.5 s buffer limit, which used to shed
+    // most of every segment.
+    let segments = adts_segments(&fixture("tone-880hz.aac"), 86);
+    let (url, reloads) = serve_hls_live(segments, None, "aac", 2.0).await;
+    assert_live_hls_plays(&url, &reloads, 880.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_hls_with_mpeg_ts_segments_rolls_through_the_hub() {
+    let segments = adts_segments(&fixture("tone-880hz.aac"), 43)
+        .iter()
+        .map(|adts| alastor::audio::upstream::ts::mux_for_tests(adts, 0x0F, 400))
+        .collect();
+    let (url, reloads) = serve_hls_live(segments, None, "ts", 1.0).await;
+    assert_live_hls_plays(&url, &reloads, 880.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_hls_with_fmp4_segments_rolls_through_the_hub() {
+    let segments = (0..3)
+        .map(|i| fixture(&format!("hls-fmp4/seg{i}.m4s")))
+        .collect();
+    let init = fixture("hls-fmp4/init.mp4");
+    let (url, reloads) = serve_hls_live(segments, Some(init), "m4s", 1.0).await;
+    assert_live_hls_plays(&url, &reloads, 770.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ogg_opus_station_plays_through_the_hub() {
+    let body = fixture("tone-550hz.opus");
+    let rate = body.len() / 3;
+    let url = serve_loop(body, "audio/ogg", rate, None).await;
+    let manager = manager();
+    let station = station(&url);
+    let windows = listen(&manager, &station, 3.0, &[440.0, 550.0, 660.0]).await;
+    let tail = &windows[10..];
+    assert!(
+        tail.iter().filter(|w| **w == Some(550)).count() >= tail.len() * 8 / 10,
+        "{windows:?}"
+    );
+    assert_eq!(
+        manager.stats()[0].format.as_ref().map(|f| f.codec.as_str()),
+        Some("opus")
+    );
 }

@@ -23,6 +23,7 @@ const MP3: &[u8] = include_bytes!("fixtures/audio/tone-440hz.mp3");
 const VORBIS: &[u8] = include_bytes!("fixtures/audio/tone-660hz.ogg");
 const AAC: &[u8] = include_bytes!("fixtures/audio/tone-880hz.aac");
 const VORBIS_STEREO: &[u8] = include_bytes!("fixtures/audio/tone-330hz-stereo.ogg");
+const OPUS: &[u8] = include_bytes!("fixtures/audio/tone-550hz.opus");
 
 /// What the test server answers on one path.
 #[derive(Clone)]
@@ -258,8 +259,8 @@ fn assert_tone(mono: &[f32], rate: u32, freq: f32) {
     let body = &mono[mono.len().min(rate as usize / 10)..];
     let ratio = tone::tone_energy_ratio(body, rate, freq);
     assert!(ratio > 0.8, "{freq} Hz holds only {ratio:.3} of the energy");
-    let (strongest, _) =
-        tone::strongest(body, rate, &[330.0, 440.0, 660.0, 880.0]).expect("candidates");
+    let (strongest, _) = tone::strongest(body, rate, &[330.0, 440.0, 550.0, 660.0, 770.0, 880.0])
+        .expect("candidates");
     assert!(
         (strongest - freq).abs() < 1.0,
         "strongest tone {strongest} Hz"
@@ -316,6 +317,29 @@ async fn ogg_vorbis_decodes() {
     assert_eq!(report.sample_rate, Some(48_000));
     let (_, mono, rate) = decode_mono(&server.url("/v.ogg"), 2.5).await;
     assert_tone(&mono, rate, 660.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ogg_opus_decodes_through_libopus() {
+    let server = TestServer::start(vec![("/o.opus", audio("audio/ogg; codecs=opus", OPUS))]);
+    let report = check(vec![server.url("/o.opus")], budget()).await;
+    assert_ok(&report);
+    assert_eq!(report.codec.as_deref(), Some("opus"));
+    assert_eq!(report.sample_rate, Some(48_000));
+    assert_eq!(report.packets_skipped, 0, "{report:#?}");
+    let (infos, mono, rate) = decode_mono(&server.url("/o.opus"), 2.5).await;
+    assert_eq!((infos[0].sample_rate, infos[0].channels), (48_000, 2));
+    assert_tone(&mono, rate, 550.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chained_ogg_from_opus_to_vorbis_switches_decoder() {
+    let chained = [OPUS, VORBIS].concat();
+    let server = TestServer::start(vec![("/chain.ogg", audio("audio/ogg", &chained))]);
+    let (infos, mono, rate) = decode_mono(&server.url("/chain.ogg"), 60.0).await;
+    let codecs: Vec<&str> = infos.iter().map(|i| i.codec.as_str()).collect();
+    assert_eq!(codecs, ["opus", "vorbis"], "{infos:?}");
+    assert_tone(&mono[..mono.len() / 3], rate, 550.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,6 +509,45 @@ async fn hls_media_playlist_with_mpeg_ts_segments() {
         .map(|adts| alastor::audio::upstream::ts::mux_for_tests(adts, 0x0F, 400))
         .collect();
     hls_plays_the_tone(&segments, "ts", "video/mp2t").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_fmp4_segments_play_after_their_init_segment() {
+    // CMAF as ffmpeg packages it (`-hls_segment_type fmp4`): `#EXT-X-MAP` names init.mp4 (ftyp + moov
+    // with mvex), and every .m4s segment is a moof + mdat pair.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/audio/hls-fmp4");
+    let file = |name: &str| std::fs::read(format!("{dir}/{name}")).expect("fixture");
+    let mut routes: Vec<(String, Route)> = vec![(
+        "/cmaf/index.m3u8".into(),
+        Route::Text {
+            content_type: "application/vnd.apple.mpegurl",
+            body: String::from_utf8(file("index.m3u8")).expect("utf-8"),
+        },
+    )];
+    routes.push((
+        "/cmaf/init.mp4".into(),
+        audio("audio/mp4", &file("init.mp4")),
+    ));
+    for i in 0..4 {
+        let name = format!("seg{i}.m4s");
+        routes.push((
+            format!("/cmaf/{name}"),
+            audio("audio/iso.segment", &file(&name)),
+        ));
+    }
+    let server = TestServer::start(
+        routes
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.clone()))
+            .collect(),
+    );
+    let report = check(vec![server.url("/cmaf/index.m3u8")], budget()).await;
+    assert_ok(&report);
+    assert!(report.hls);
+    assert_eq!(report.codec.as_deref(), Some("aac"));
+    assert_eq!(report.sample_rate, Some(48_000));
+    let (_, mono, rate) = decode_mono(&server.url("/cmaf/index.m3u8"), 2.5).await;
+    assert_tone(&mono, rate, 770.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,8 @@
 //! symphonia reads synchronously, so the decode loop runs on a blocking thread (`spawn_blocking`) and
 //! reads through [`ChannelReader`], fed by a small async pump task: no tokio worker ever blocks. Radio
 //! streams are messy, so a packet that fails to decode is skipped and counted (not fatal), and a chained
-//! Ogg stream's `ResetRequired` (a new logical stream per song) re-creates the decoder.
+//! Ogg stream's `ResetRequired` (a new logical stream per song) re-creates the decoder. Opus (which
+//! symphonia 0.5 demuxes from Ogg but cannot decode) is decoded by libopus.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use serde::Serialize;
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, Decoder, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
@@ -235,8 +236,130 @@ fn read_error(e: &io::Error) -> DecodeError {
     }
 }
 
+/// Largest Opus packet: 120 ms at 48 kHz, per channel.
+const OPUS_MAX_FRAMES: usize = 5_760;
+
+/// A track's decoder. symphonia 0.5 demuxes Ogg/Opus but has no Opus decoder, so Opus packets go to
+/// libopus (already linked for encoding) instead.
+enum TrackDecoder {
+    Symphonia {
+        decoder: Box<dyn Decoder>,
+        samples: Option<SampleBuffer<f32>>,
+    },
+    Opus(OpusTrack),
+}
+
+struct OpusTrack {
+    decoder: opus2::Decoder,
+    channels: u16,
+    /// Frames still to drop from the start: the encoder's look-ahead (`pre_skip` in `OpusHead`).
+    pre_skip: usize,
+    pcm: Vec<f32>,
+}
+
+impl OpusTrack {
+    fn new(params: &symphonia::core::codecs::CodecParameters) -> Result<Self, DecodeError> {
+        let count = params
+            .channels
+            .map_or(2, symphonia::core::audio::Channels::count);
+        let channels = match count {
+            1 => opus2::Channels::Mono,
+            2 => opus2::Channels::Stereo,
+            n => {
+                return Err(DecodeError::UnsupportedCodec(format!(
+                    "opus with {n} channels (multistream Opus is not supported)"
+                )));
+            }
+        };
+        let decoder = opus2::Decoder::new(48_000, channels)
+            .map_err(|e| DecodeError::UnsupportedCodec(format!("opus: {e}")))?;
+        Ok(Self {
+            decoder,
+            channels: count as u16,
+            pre_skip: params.delay.unwrap_or(0) as usize,
+            pcm: vec![0.0; OPUS_MAX_FRAMES * count],
+        })
+    }
+
+    fn decode(&mut self, data: &[u8]) -> Result<Option<PcmChunk>, String> {
+        let frames = self
+            .decoder
+            .decode_float(data, &mut self.pcm, false)
+            .map_err(|e| e.to_string())?;
+        let skip = self.pre_skip.min(frames);
+        self.pre_skip -= skip;
+        if skip == frames {
+            return Ok(None);
+        }
+        let channels = usize::from(self.channels);
+        Ok(Some(PcmChunk {
+            samples: self.pcm[skip * channels..frames * channels].to_vec(),
+            sample_rate: 48_000,
+            channels: self.channels,
+        }))
+    }
+}
+
+/// What decoding one packet gave.
+enum PacketOutcome {
+    Pcm(PcmChunk),
+    /// Nothing to hand on (a header-only or fully pre-skipped packet).
+    Empty,
+    /// This packet is broken; the stream may still be fine.
+    Undecodable(String),
+    /// A new logical stream began (chained Ogg): the track must be re-opened.
+    Reset,
+}
+
+impl TrackDecoder {
+    fn decode(
+        &mut self,
+        packet: &symphonia::core::formats::Packet,
+        codec: &str,
+    ) -> Result<PacketOutcome, DecodeError> {
+        match self {
+            Self::Opus(opus) => Ok(match opus.decode(&packet.data) {
+                Ok(Some(chunk)) => PacketOutcome::Pcm(chunk),
+                Ok(None) => PacketOutcome::Empty,
+                Err(e) => PacketOutcome::Undecodable(e),
+            }),
+            Self::Symphonia { decoder, samples } => {
+                let decoded = match decoder.decode(packet) {
+                    Ok(decoded) => decoded,
+                    Err(SymphoniaError::DecodeError(e)) => {
+                        return Ok(PacketOutcome::Undecodable(e.to_owned()));
+                    }
+                    Err(SymphoniaError::IoError(e)) => return Err(read_error(&e)),
+                    Err(SymphoniaError::ResetRequired) => return Ok(PacketOutcome::Reset),
+                    Err(e) => return Err(DecodeError::UnsupportedCodec(format!("{codec}: {e}"))),
+                };
+                let spec = *decoded.spec();
+                let frames = decoded.frames();
+                if frames == 0 {
+                    return Ok(PacketOutcome::Empty);
+                }
+                let channels = spec.channels.count() as u16;
+                let buffer = match samples {
+                    Some(buffer)
+                        if buffer.capacity() >= decoded.capacity() * usize::from(channels) =>
+                    {
+                        buffer
+                    }
+                    slot => slot.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
+                };
+                buffer.copy_interleaved_ref(decoded);
+                Ok(PacketOutcome::Pcm(PcmChunk {
+                    samples: buffer.samples().to_vec(),
+                    sample_rate: spec.rate,
+                    channels,
+                }))
+            }
+        }
+    }
+}
+
 /// Picks the default (or first decodable) track and builds its decoder.
-fn open_track(format: &dyn FormatReader) -> Result<(u32, Box<dyn Decoder>, String), DecodeError> {
+fn open_track(format: &dyn FormatReader) -> Result<(u32, TrackDecoder, String), DecodeError> {
     let track = format
         .default_track()
         .filter(|t| t.codec_params.codec != CODEC_TYPE_NULL)
@@ -247,15 +370,24 @@ fn open_track(format: &dyn FormatReader) -> Result<(u32, Box<dyn Decoder>, Strin
                 .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
         })
         .ok_or(DecodeError::NoTrack)?;
+    if track.codec_params.codec == CODEC_TYPE_OPUS {
+        let opus = OpusTrack::new(&track.codec_params)?;
+        return Ok((track.id, TrackDecoder::Opus(opus), "opus".to_owned()));
+    }
     let name = codec_name(track.codec_params.codec);
     let decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| DecodeError::UnsupportedCodec(format!("{name}: {e}")))?;
-    Ok((track.id, decoder, name))
+    Ok((
+        track.id,
+        TrackDecoder::Symphonia {
+            decoder,
+            samples: None,
+        },
+        name,
+    ))
 }
 
-// One loop owning every symphonia error case reads better than the same arms spread over helpers.
-#[allow(clippy::too_many_lines)]
 fn decode_loop(
     reader: ChannelReader,
     hint: &Hint,
@@ -275,19 +407,17 @@ fn decode_loop(
             other => DecodeError::Probe(other.to_string()),
         })?;
     let mut format = probed.format;
-    let (mut track_id, mut codec_decoder, mut codec) = open_track(format.as_ref())?;
+    let (mut track_id, mut track, mut codec) = open_track(format.as_ref())?;
     let mut announced: Option<StreamInfo> = None;
     let mut consecutive_errors = 0u64;
-    let mut samples: Option<SampleBuffer<f32>> = None;
     loop {
         let packet = match format.next_packet() {
             Ok(packet) => packet,
             Err(SymphoniaError::ResetRequired) => {
                 // Chained Ogg: a new logical stream (new song, maybe new parameters).
                 stats.resets.fetch_add(1, Ordering::Relaxed);
-                (track_id, codec_decoder, codec) = open_track(format.as_ref())?;
+                (track_id, track, codec) = open_track(format.as_ref())?;
                 announced = None;
-                samples = None;
                 continue;
             }
             Err(SymphoniaError::IoError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -305,42 +435,35 @@ fn decode_loop(
             continue;
         }
         stats.packets.fetch_add(1, Ordering::Relaxed);
-        let decoded = match codec_decoder.decode(&packet) {
-            Ok(decoded) => decoded,
-            Err(SymphoniaError::DecodeError(e)) => {
+        let chunk = match track.decode(&packet, &codec)? {
+            PacketOutcome::Pcm(chunk) => chunk,
+            PacketOutcome::Empty => {
+                consecutive_errors = 0;
+                continue;
+            }
+            PacketOutcome::Undecodable(e) => {
                 stats.skipped.fetch_add(1, Ordering::Relaxed);
                 consecutive_errors += 1;
                 if consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
                     return Err(DecodeError::TooManyErrors {
                         count: consecutive_errors,
-                        last: e.to_owned(),
+                        last: e,
                     });
                 }
                 continue;
             }
-            Err(SymphoniaError::IoError(e)) => return Err(read_error(&e)),
-            Err(SymphoniaError::ResetRequired) => {
+            PacketOutcome::Reset => {
                 stats.resets.fetch_add(1, Ordering::Relaxed);
-                (track_id, codec_decoder, codec) = open_track(format.as_ref())?;
+                (track_id, track, codec) = open_track(format.as_ref())?;
                 announced = None;
-                samples = None;
                 continue;
-            }
-            Err(e) => {
-                return Err(DecodeError::UnsupportedCodec(format!("{codec}: {e}")));
             }
         };
         consecutive_errors = 0;
-        let spec = *decoded.spec();
-        let frames = decoded.frames();
-        if frames == 0 {
-            continue;
-        }
-        let channels = spec.channels.count() as u16;
         let info = StreamInfo {
             codec: codec.clone(),
-            sample_rate: spec.rate,
-            channels,
+            sample_rate: chunk.sample_rate,
+            channels: chunk.channels,
         };
         if announced.as_ref() != Some(&info) {
             if events
@@ -350,18 +473,7 @@ fn decode_loop(
                 return Ok(());
             }
             announced = Some(info);
-            samples = None;
         }
-        let buffer = match &mut samples {
-            Some(buffer) if buffer.capacity() >= frames * usize::from(channels) => buffer,
-            slot => slot.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
-        };
-        buffer.copy_interleaved_ref(decoded);
-        let chunk = PcmChunk {
-            samples: buffer.samples().to_vec(),
-            sample_rate: spec.rate,
-            channels,
-        };
         if events.blocking_send(Ok(DecodeEvent::Pcm(chunk))).is_err() {
             // Nobody listens any more.
             return Ok(());

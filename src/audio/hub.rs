@@ -30,6 +30,50 @@ pub const FRAME_DURATION: Duration = Duration::from_millis(20);
 /// Audio arriving this soon after a connection's first chunk counts as the server's connect burst.
 const BURST_WINDOW: Duration = Duration::from_secs(1);
 
+/// How much decoded audio the hub holds, in interleaved 48 kHz stereo samples.
+///
+/// A continuous stream trickles in at its own pace: a small cushion absorbs network jitter, and a
+/// connect burst beyond it is stale backlog. A segmented (HLS) upstream delivers a whole segment of
+/// `T` seconds at once, found up to half a playlist reload late: the cushion must span segments, or
+/// every gap between two arrivals is heard as silence and every arrival is trimmed as a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cushion {
+    /// Buffered before playback (re)starts.
+    preroll: usize,
+    /// Kept when a connect burst is trimmed.
+    burst_keep: usize,
+    /// Above this, audio is shed (at once in a connect burst, a frame per tick otherwise).
+    max_buffer: usize,
+}
+
+impl Cushion {
+    fn new(cfg: &HubConfig, segment: Option<Duration>) -> Self {
+        let samples = |d: Duration| d.as_millis() as usize * (SAMPLE_RATE as usize * 2 / 1_000);
+        let preroll = samples(cfg.preroll).max(FRAME_LEN);
+        let max_buffer = samples(cfg.max_buffer).max(preroll + FRAME_LEN);
+        match segment.filter(|s| !s.is_zero()) {
+            None => Self {
+                preroll,
+                burst_keep: preroll,
+                max_buffer,
+            },
+            Some(segment) => {
+                // Two segments in hand cover the wait for the next one (up to one segment plus
+                // half a reload); four absorb a late arrival without shedding audio.
+                let preroll = preroll.max(samples(segment));
+                let burst_keep = preroll.max(samples(segment * 2));
+                Self {
+                    preroll,
+                    burst_keep,
+                    max_buffer: max_buffer
+                        .max(samples(segment * 4))
+                        .max(burst_keep + FRAME_LEN),
+                }
+            }
+        }
+    }
+}
+
 /// Tunables of every hub.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -245,14 +289,11 @@ impl StationHub {
                 return self.run_silent().await;
             }
         };
-        let samples_per_ms = SAMPLE_RATE as usize * 2 / 1_000;
-        let preroll = cfg.preroll.as_millis() as usize * samples_per_ms;
-        let max_buffer =
-            (cfg.max_buffer.as_millis() as usize * samples_per_ms).max(preroll + FRAME_LEN);
+        let mut cushion = Cushion::new(cfg, None);
         let silence = Bytes::from_static(&SILENCE_FRAME);
 
         let mut resampler = StereoResampler::default();
-        let mut buffer: VecDeque<f32> = VecDeque::with_capacity(max_buffer + FRAME_LEN * 4);
+        let mut buffer: VecDeque<f32> = VecDeque::with_capacity(cushion.max_buffer + FRAME_LEN * 4);
         let mut scratch = Vec::with_capacity(FRAME_LEN * 8);
         let mut frame = vec![0.0f32; FRAME_LEN];
         let mut playing = false;
@@ -282,13 +323,13 @@ impl StationHub {
                         deadline = now + FRAME_DURATION;
                     }
 
-                    if buffer.len() > max_buffer {
+                    if buffer.len() > cushion.max_buffer {
                         // Upstream clock faster than ours: shed one 20 ms frame per tick while above the
                         // watermark, a barely audible step instead of a long jump.
                         buffer.drain(..FRAME_LEN);
                         shared.frames_dropped.fetch_add(1, Ordering::Relaxed);
                     }
-                    if !playing && buffer.len() >= preroll.max(FRAME_LEN) {
+                    if !playing && buffer.len() >= cushion.preroll {
                         playing = true;
                         if let Some(url) = self.urls.get(url_idx) {
                             shared.set_state(UpstreamState::Playing { url: url.clone() });
@@ -386,10 +427,10 @@ impl StationHub {
                             }
                             buffer.extend(scratch.iter().copied());
                             let in_burst = audio_since.is_some_and(|t| last_event.duration_since(t) < BURST_WINDOW);
-                            if in_burst && buffer.len() > max_buffer {
+                            if in_burst && buffer.len() > cushion.max_buffer {
                                 // Connect-time burst (servers send seconds of backlog at once): that audio is
-                                // stale, keep only the preroll cushion so listeners stay near live.
-                                let excess = buffer.len() - preroll.max(FRAME_LEN);
+                                // stale, keep only the cushion so listeners stay near live.
+                                let excess = buffer.len() - cushion.burst_keep;
                                 let drop = excess - excess % FRAME_LEN;
                                 buffer.drain(..drop);
                                 shared.frames_dropped.fetch_add((drop / FRAME_LEN) as u64, Ordering::Relaxed);
@@ -400,7 +441,8 @@ impl StationHub {
                             shared.title_tx.send_replace(Some(title));
                         }
                         Some(Ok(SourceEvent::Format(format))) => {
-                            info!(codec = %format.codec, bitrate = ?format.bitrate, "format");
+                            info!(codec = %format.codec, bitrate = ?format.bitrate, segment = ?format.segment, "format");
+                            cushion = Cushion::new(cfg, format.segment);
                             shared.set_format(format);
                         }
                         Some(Err(e)) => {
@@ -499,5 +541,36 @@ async fn next_event(stream: &mut Option<SourceStream>) -> Option<Result<SourceEv
     match stream {
         Some(s) => s.next().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES_PER_SEC: usize = SAMPLE_RATE as usize * 2;
+
+    #[test]
+    fn continuous_streams_keep_the_configured_small_cushion() {
+        let cfg = HubConfig::default();
+        let cushion = Cushion::new(&cfg, None);
+        assert_eq!(cushion.preroll, SAMPLES_PER_SEC / 5);
+        assert_eq!(cushion.burst_keep, cushion.preroll);
+        assert_eq!(cushion.max_buffer, SAMPLES_PER_SEC * 3 / 2);
+        assert_eq!(Cushion::new(&cfg, Some(Duration::ZERO)), cushion);
+    }
+
+    #[test]
+    fn hls_segments_widen_the_cushion_to_whole_segments() {
+        let cfg = HubConfig::default();
+        let six = Cushion::new(&cfg, Some(Duration::from_secs(6)));
+        assert_eq!(six.preroll, 6 * SAMPLES_PER_SEC);
+        assert_eq!(six.burst_keep, 12 * SAMPLES_PER_SEC);
+        assert_eq!(six.max_buffer, 24 * SAMPLES_PER_SEC);
+        // A 6 s segment arriving on top of the kept two never counts as overflow.
+        assert!(six.burst_keep + 6 * SAMPLES_PER_SEC < six.max_buffer);
+        let one = Cushion::new(&cfg, Some(Duration::from_secs(1)));
+        assert_eq!(one.preroll, SAMPLES_PER_SEC);
+        assert_eq!(one.max_buffer, 4 * SAMPLES_PER_SEC);
     }
 }

@@ -3,6 +3,7 @@
 //! in-process sources. A source only ever yields events; reconnecting, pacing and silence are the hub's.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -23,6 +24,9 @@ pub struct StreamFormat {
     pub codec: String,
     /// Nominal bitrate in kbit/s, when known (`icy-br`, container metadata).
     pub bitrate: Option<u32>,
+    /// Segmented delivery (HLS): audio arrives this much at a time, so the hub keeps a cushion of
+    /// whole segments instead of treating each arrival as a burst to trim. `None`: a continuous stream.
+    pub segment: Option<Duration>,
 }
 
 /// What an open upstream produces.

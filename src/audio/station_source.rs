@@ -31,6 +31,7 @@ struct Open {
     decoder: StreamDecoder,
     titles: Option<watch::Receiver<Option<String>>>,
     bitrate: Option<u32>,
+    segment: Option<std::time::Duration>,
     url: Url,
 }
 
@@ -53,6 +54,7 @@ impl UpstreamSource for HttpSource {
                 decoder: StreamDecoder::spawn(upstream.audio, &hint),
                 titles: Some(titles),
                 bitrate: upstream.icy.bitrate,
+                segment: upstream.segment_duration,
                 url: upstream.url,
             };
             let first = futures_util::stream::iter(initial.map(|t| Ok(SourceEvent::Title(t))));
@@ -88,6 +90,7 @@ async fn next_event(mut s: Open) -> Option<(Result<SourceEvent, SourceError>, Op
                     Ok(DecodeEvent::Started(info)) => Ok(SourceEvent::Format(StreamFormat {
                         codec: info.codec,
                         bitrate: s.bitrate,
+                        segment: s.segment,
                     })),
                     Ok(DecodeEvent::Pcm(chunk)) => Ok(SourceEvent::Pcm(PcmChunk {
                         rate: chunk.sample_rate,

@@ -85,6 +85,8 @@ pub struct Upstream {
     pub icy: IcyHeaders,
     /// Served as HLS segments.
     pub hls: bool,
+    /// HLS: the playlist's target duration. Audio then arrives a segment at a time, this much at once.
+    pub segment_duration: Option<Duration>,
     /// File extension hint for the decoder (`mp3`, `aac`, …) when the URL has one.
     pub extension: Option<String>,
     /// Pure audio, ICY metadata removed.
@@ -324,6 +326,7 @@ fn open_at<'a>(
             content_type,
             icy,
             hls: false,
+            segment_duration: None,
             audio,
             titles,
         })
@@ -652,6 +655,8 @@ fn open_hls(
         connect: Duration,
         /// Set once a segment turned out to be MPEG-TS: its PIDs carry over to the next segments.
         ts: Option<TsDemuxer>,
+        /// fMP4: the init segment (`ftyp` + `moov`), sent once before the first media segment.
+        init: Option<Url>,
     }
     /// Live playlists start this many segments before the newest (what players do: a small cushion).
     const LIVE_EDGE_SEGMENTS: usize = 3;
@@ -673,11 +678,16 @@ fn open_hls(
         state.ended = media.ended;
     }
     // `.ts` names the container, not the codec: the decoder probes the demuxed ADTS/MP3 frames instead.
-    let extension = media
-        .segments
-        .first()
-        .and_then(extension)
-        .filter(|e| !e.eq_ignore_ascii_case("ts"));
+    // fMP4 segments (`.m4s`, `.mp4`, `.cmfa`) follow their init segment as one fragmented MP4 stream.
+    let extension = if media.init_map.is_some() {
+        Some("mp4".to_owned())
+    } else {
+        media
+            .segments
+            .first()
+            .and_then(extension)
+            .filter(|e| !e.eq_ignore_ascii_case("ts"))
+    };
     let hls_stall = options
         .stall_timeout
         .max(Duration::from_secs(media.target_duration.saturating_mul(3)));
@@ -691,12 +701,14 @@ fn open_hls(
         stall: options.stall_timeout,
         connect: options.connect_timeout,
         ts: None,
+        init: media.init_map.clone(),
     };
     enqueue(&mut state, media, true);
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
         let mut state = state?;
         loop {
-            if let Some(segment) = state.queue.pop_front() {
+            let init = state.init.take();
+            if let Some(segment) = init.or_else(|| state.queue.pop_front()) {
                 let fetched = tokio::time::timeout(state.connect + state.stall, async {
                     let response = state
                         .client
@@ -793,6 +805,7 @@ fn open_hls(
         content_type: Some("application/vnd.apple.mpegurl".into()),
         icy: IcyHeaders::default(),
         hls: true,
+        segment_duration: Some(Duration::from_secs(media.target_duration)),
         extension,
         // A live playlist that stops growing would otherwise poll forever without yielding a byte.
         audio: with_stall_timeout(stream, hls_stall),

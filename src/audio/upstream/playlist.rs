@@ -35,8 +35,8 @@ pub struct HlsMedia {
     pub segments: Vec<Url>,
     /// `#EXT-X-ENDLIST` seen: a finished (VOD) playlist, not a live one.
     pub ended: bool,
-    /// `#EXT-X-MAP` present: fMP4/CMAF segments needing an init segment.
-    pub has_init_map: bool,
+    /// `#EXT-X-MAP:URI=…`: the init segment (`ftyp` + `moov`) fMP4/CMAF segments need before them.
+    pub init_map: Option<Url>,
 }
 
 /// One `#EXT-X-STREAM-INF` variant of a master playlist.
@@ -194,7 +194,7 @@ fn parse_m3u(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
             media_sequence: 0,
             segments: Vec::new(),
             ended: false,
-            has_init_map: false,
+            init_map: None,
         };
         for line in &lines {
             if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
@@ -203,8 +203,8 @@ fn parse_m3u(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
                 media.media_sequence = v.trim().parse().unwrap_or(0);
             } else if line.starts_with("#EXT-X-ENDLIST") {
                 media.ended = true;
-            } else if line.starts_with("#EXT-X-MAP") {
-                media.has_init_map = true;
+            } else if let Some(attrs) = line.strip_prefix("#EXT-X-MAP:") {
+                media.init_map = attribute(attrs, "URI").and_then(|uri| resolve(base, &uri));
             } else if !line.starts_with('#')
                 && let Some(url) = resolve(base, line)
             {
@@ -325,6 +325,22 @@ mod tests {
             "http://radio.example/listen/seg120.aac"
         );
         assert_eq!(media.segments[1].as_str(), "https://cdn.example/seg121.aac");
+        assert_eq!(media.init_map, None);
+    }
+
+    #[test]
+    fn hls_fmp4_playlist_names_its_init_segment() {
+        let body = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n\
+                    #EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"720@0\"\n#EXTINF:2.0,\nseg1.m4s\n";
+        let p = parse(PlaylistKind::M3u, body.as_bytes(), &base()).expect("hls");
+        let Playlist::HlsMedia(media) = p else {
+            panic!("not media: {p:?}")
+        };
+        assert_eq!(
+            media.init_map.as_ref().map(Url::as_str),
+            Some("http://radio.example/listen/init.mp4")
+        );
+        assert_eq!(media.segments.len(), 1);
     }
 
     #[test]
