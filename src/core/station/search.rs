@@ -9,6 +9,7 @@
 //! 1. the whole query equals the station name ([`EXACT_NAME`]) or one of its aliases ([`EXACT_ALIAS`]);
 //! 2. per query word, the best of: whole word > prefix (last word only, the user is typing) > typo
 //!    (Levenshtein 1, or 2 for words of 6+ letters, transpositions cost 1); name > alias > tag;
+//!    a second typo, and a typo in the word being typed, only count when the first letter is right;
 //!    word scores add up, so stations matching more of the words rank higher;
 //! 3. ties: score, then folded name, then id — fully deterministic.
 //!
@@ -16,11 +17,14 @@
 //! most-played), then every station alphabetically by folded name, then id.
 
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
+use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
 use serde::Serialize;
 use tantivy::collector::TopDocs;
 use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+    AutomatonWeight, BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, EnableScoring, Occur,
+    Query, TermQuery, Weight,
 };
 use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -236,8 +240,8 @@ impl StationIndex {
         if query_words.is_empty() {
             return self.first_page(limit, preferred);
         }
-        let tantivy_query = self.build_query(&query_words);
         let searcher = self.reader.searcher();
+        let tantivy_query = self.build_query(&searcher, &query_words);
         // Fetch a margin past `limit` so re-sorting ties by name (and the preferred boost) decides the cut,
         // not tantivy's internal order.
         let fetch = limit.saturating_add(32).min(self.entries.len());
@@ -310,7 +314,20 @@ impl StationIndex {
             .collect()
     }
 
-    fn build_query(&self, query_words: &[String]) -> BooleanQuery {
+    /// Whether `word` is a whole word of some station's name or alias.
+    fn is_known_word(&self, searcher: &tantivy::Searcher, word: &str) -> bool {
+        searcher.segment_readers().iter().any(|segment| {
+            [self.fields.name, self.fields.alias].iter().any(|&field| {
+                segment
+                    .inverted_index(field)
+                    .ok()
+                    .and_then(|index| index.terms().get(word.as_bytes()).ok().flatten())
+                    .is_some()
+            })
+        })
+    }
+
+    fn build_query(&self, searcher: &tantivy::Searcher, query_words: &[String]) -> BooleanQuery {
         let f = self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let whole = query_words.join(" ");
@@ -333,15 +350,17 @@ impl StationIndex {
         let last = query_words.len() - 1;
         for (i, word) in query_words.iter().enumerate() {
             let typing = i == last;
+            let known = self.is_known_word(searcher, word);
+            let automata = WordAutomata::new(word, typing, known);
             // Per word: the better of name and alias counts (aliases often repeat name words, so adding
             // them up would favour stations with redundant aliases), plus a fifth of a tag match: "Jazz24"
             // named *and* tagged jazz beats a station only tagged jazz, but a prefix or a tag never
             // reaches a whole word in the name.
             let titles = DisjunctionMaxQuery::new(vec![
-                word_in_field(f.name, word, NAME_WEIGHT, typing),
-                word_in_field(f.alias, word, ALIAS_WEIGHT, typing),
+                automata.in_field(f.name, NAME_WEIGHT, typing),
+                automata.in_field(f.alias, ALIAS_WEIGHT, typing),
             ]);
-            let tag = word_in_field(f.tag, word, TAG_WEIGHT, false);
+            let tag = automata.in_field(f.tag, TAG_WEIGHT, false);
             clauses.push((
                 Occur::Should,
                 Box::new(DisjunctionMaxQuery::with_tie_breaker(
@@ -354,32 +373,151 @@ impl StationIndex {
     }
 }
 
-/// How `word` matches in one field: the best of whole word, prefix (when `typing`; tags are whole genre
-/// words, never prefixes), and typos. Only the best counts: a whole-word hit must not also collect the
-/// prefix and typo scores of the same word.
-fn word_in_field(field: Field, word: &str, weight: f32, typing: bool) -> Box<dyn Query> {
-    let term = Term::from_field_text(field, word);
-    let len = word.chars().count();
-    let mut alternatives: Vec<Box<dyn Query>> =
-        vec![scored(term_query(field, word), WORD * weight)];
-    if typing {
-        let prefix = FuzzyTermQuery::new_prefix(term.clone(), 0, true);
-        alternatives.push(scored(Box::new(prefix), PREFIX * weight));
-    }
-    if (3..=MAX_FUZZY_WORD_CHARS).contains(&len) {
-        let typo = FuzzyTermQuery::new(term.clone(), 1, true);
-        alternatives.push(scored(Box::new(typo), TYPO_1 * weight));
-        if len >= 6 {
-            let typo = FuzzyTermQuery::new(term.clone(), 2, true);
-            alternatives.push(scored(Box::new(typo), TYPO_2 * weight));
-        }
-        if typing && len >= 4 {
+/// The automata of one query word, built once and walked over the name, alias and tag dictionaries.
+struct WordAutomata {
+    word: String,
+    prefix: Option<Arc<TermAutomaton>>,
+    typo_1: Option<Arc<TermAutomaton>>,
+    typo_2: Option<Arc<TermAutomaton>>,
+    typo_prefix: Option<Arc<TermAutomaton>>,
+}
+
+impl WordAutomata {
+    /// `known`: the word is a whole word of some name or alias. Its typo neighbours would then only pad
+    /// the tail of the results (a whole word scores 10, a typo 4), so whole-word typos are not tried:
+    /// that is most of the search work saved on the most common queries.
+    fn new(word: &str, typing: bool, known: bool) -> Self {
+        let len = word.chars().count();
+        let fuzzy = (3..=MAX_FUZZY_WORD_CHARS).contains(&len);
+        let typos = fuzzy && !known;
+        let build = |distance: u8, prefix: bool, pinned: bool| {
+            Some(Arc::new(TermAutomaton::new(word, distance, prefix, pinned)))
+        };
+        Self {
+            word: word.to_owned(),
+            prefix: if typing { build(0, true, false) } else { None },
+            typo_1: if typos { build(1, false, false) } else { None },
+            // Walking a term dictionary with a 2-typo automaton, or a 1-typo prefix automaton, visits
+            // most of it: pinning the first letter (rarely the mistyped one) keeps that walk to one branch.
+            typo_2: if typos && len >= 6 {
+                build(2, false, true)
+            } else {
+                None
+            },
             // A typo inside the word being typed: "radoi para" → "Radio Paradise".
-            let prefix = FuzzyTermQuery::new_prefix(term, 1, true);
-            alternatives.push(scored(Box::new(prefix), TYPO_2 * weight));
+            typo_prefix: if fuzzy && typing && len >= 4 {
+                build(1, true, true)
+            } else {
+                None
+            },
         }
     }
-    Box::new(DisjunctionMaxQuery::new(alternatives))
+
+    /// How the word matches in one field: the best of whole word, prefix (the user is typing; tags are
+    /// whole genre words, never prefixes), and typos. Only the best counts: a whole-word hit must not
+    /// also collect the prefix and typo scores of the same word.
+    fn in_field(&self, field: Field, weight: f32, typing: bool) -> Box<dyn Query> {
+        let mut alternatives: Vec<Box<dyn Query>> =
+            vec![scored(term_query(field, &self.word), WORD * weight)];
+        let automata = [
+            (self.prefix.as_ref().filter(|_| typing), PREFIX),
+            (self.typo_1.as_ref(), TYPO_1),
+            (self.typo_2.as_ref(), TYPO_2),
+            (self.typo_prefix.as_ref().filter(|_| typing), TYPO_2),
+        ];
+        for (automaton, score) in automata {
+            if let Some(automaton) = automaton {
+                let query = AutomatonQuery {
+                    field,
+                    automaton: Arc::clone(automaton),
+                };
+                alternatives.push(scored(Box::new(query), score * weight));
+            }
+        }
+        Box::new(DisjunctionMaxQuery::new(alternatives))
+    }
+}
+
+/// A Levenshtein automaton over term bytes (tantivy's `FuzzyTermQuery` builds one per field; this one is
+/// shared by all three), optionally pinned to the word's first byte.
+struct TermAutomaton {
+    dfa: DFA,
+    first: Option<u8>,
+}
+
+/// The state before the pinned first byte was read (DFA states are small indices, never this).
+const AWAITING_FIRST: u32 = u32::MAX;
+
+impl TermAutomaton {
+    fn new(word: &str, distance: u8, prefix: bool, pinned: bool) -> Self {
+        // Building a Levenshtein builder costs milliseconds at distance 2: one per distance, for good.
+        static BUILDERS: [OnceLock<LevenshteinAutomatonBuilder>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let builder = BUILDERS[usize::from(distance.min(2))]
+            .get_or_init(|| LevenshteinAutomatonBuilder::new(distance.min(2), true));
+        let dfa = if prefix {
+            builder.build_prefix_dfa(word)
+        } else {
+            builder.build_dfa(word)
+        };
+        Self {
+            dfa,
+            first: word.as_bytes().first().copied().filter(|_| pinned),
+        }
+    }
+}
+
+impl tantivy_fst::Automaton for TermAutomaton {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        if self.first.is_some() {
+            AWAITING_FIRST
+        } else {
+            self.dfa.initial_state()
+        }
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        *state != AWAITING_FIRST && matches!(self.dfa.distance(*state), Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        match (*state, self.first) {
+            (AWAITING_FIRST, Some(first)) if byte != first => SINK_STATE,
+            (AWAITING_FIRST, _) => self.dfa.transition(self.dfa.initial_state(), byte),
+            (state, _) => self.dfa.transition(state, byte),
+        }
+    }
+}
+
+/// Every document holding a term the automaton accepts (what `FuzzyTermQuery` does, with our automaton).
+#[derive(Clone)]
+struct AutomatonQuery {
+    field: Field,
+    automaton: Arc<TermAutomaton>,
+}
+
+impl std::fmt::Debug for AutomatonQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutomatonQuery")
+            .field("field", &self.field)
+            .field("pinned", &self.automaton.first)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Query for AutomatonQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(AutomatonWeight::<TermAutomaton>::new(
+            self.field,
+            Arc::clone(&self.automaton),
+        )))
+    }
 }
 
 fn term_query(field: Field, text: &str) -> Box<dyn Query> {
@@ -396,6 +534,43 @@ fn scored(query: Box<dyn Query>, score: f32) -> Box<dyn Query> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accepts(automaton: &TermAutomaton, term: &str) -> bool {
+        use tantivy_fst::Automaton as _;
+        let mut state = automaton.start();
+        for byte in term.bytes() {
+            state = automaton.accept(&state, byte);
+            if !automaton.can_match(&state) {
+                return false;
+            }
+        }
+        automaton.is_match(&state)
+    }
+
+    #[test]
+    fn automata_pin_the_first_letter_only_for_second_typos_and_typed_prefixes() {
+        let typing = WordAutomata::new("radoi", true, false);
+        let typo_prefix = typing.typo_prefix.as_ref().expect("4+ letters while typing");
+        assert!(accepts(typo_prefix, "radiohead"));
+        assert!(!accepts(typo_prefix, "tadiohead"), "first letter pinned");
+        let prefix = typing.prefix.as_ref().expect("typing");
+        assert!(accepts(prefix, "radoix") && !accepts(prefix, "radio"));
+        // One typo anywhere, the first letter included, is still found.
+        let typo_1 = typing.typo_1.as_ref().expect("3+ letters");
+        assert!(accepts(typo_1, "radio") && accepts(typo_1, "tadoi"));
+
+        let long = WordAutomata::new("paradise", false, false);
+        assert!(long.prefix.is_none() && long.typo_prefix.is_none());
+        let typo_2 = long.typo_2.as_ref().expect("6+ letters");
+        assert!(accepts(typo_2, "pardaice"));
+        assert!(!accepts(typo_2, "baradice"), "first letter pinned");
+        assert!(!accepts(typo_2, "paradiseradio"), "not a prefix automaton");
+        assert!(WordAutomata::new("fm", true, false).typo_1.is_none());
+        // A word some station has whole: no whole-word typos, but still typed-prefix typos.
+        let known = WordAutomata::new("paradise", true, true);
+        assert!(known.typo_1.is_none() && known.typo_2.is_none());
+        assert!(known.prefix.is_some() && known.typo_prefix.is_some());
+    }
 
     #[test]
     fn words_fold_and_split_like_the_index() {
