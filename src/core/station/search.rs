@@ -30,7 +30,9 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    Index, IndexReader, ReloadPolicy, SingleSegmentIndexWriter, TantivyDocument, Term,
+};
 
 use super::catalog::Catalog;
 use super::model::{MAX_NAME_CHARS, StationId, fold};
@@ -155,10 +157,11 @@ impl StationIndex {
         let mut stations: Vec<_> = catalog.iter().map(|s| (fold(&s.name), s)).collect();
         stations.sort_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.id.cmp(&b.id)));
 
-        // One indexing thread: a single segment in docid order, so the index (and ties inside tantivy)
-        // are the same on every build. 50k stations take a few MB; tantivy's minimum budget (15 MB) is
-        // plenty, and a larger arena is memory the allocator keeps after the build.
-        let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
+        // One segment in docid order, so the index (and ties inside tantivy) are the same on every build,
+        // written on this thread: an indexing thread would leave its freed arena (megabytes) mapped in
+        // its own malloc arena for the life of the process. 50k stations take a few MB; tantivy's
+        // minimum budget (15 MB) is plenty.
+        let mut writer = SingleSegmentIndexWriter::<TantivyDocument>::new(index, 15_000_000)?;
         let mut entries = Vec::with_capacity(stations.len());
         for (ord, (_, station)) in stations.into_iter().enumerate() {
             // INVARIANT: validation caps names; a longer one would be rejected by Discord, so fail loudly
@@ -187,7 +190,7 @@ impl StationIndex {
                 name: station.name.chars().take(MAX_NAME_CHARS).collect(),
             });
         }
-        writer.commit()?;
+        let index = writer.finalize()?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
