@@ -186,7 +186,7 @@ https://plain.example/stream
         assert_eq!(a.country.as_deref(), Some("DE"));
         assert_eq!(a.language.as_deref(), Some("German"));
         assert_eq!(
-            a.logo.as_ref().map(url::Url::as_str),
+            a.logo.as_deref().map(url::Url::as_str),
             Some("https://logo.example/a.png")
         );
         assert_eq!(a.origin.to_string(), "p.m3u:2");

@@ -30,9 +30,7 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
-use tantivy::{
-    Index, IndexReader, ReloadPolicy, SingleSegmentIndexWriter, TantivyDocument, Term,
-};
+use tantivy::{Index, IndexReader, ReloadPolicy, SingleSegmentIndexWriter, TantivyDocument, Term};
 
 use super::catalog::Catalog;
 use super::model::{MAX_NAME_CHARS, StationId, fold};
@@ -553,7 +551,10 @@ mod tests {
     #[test]
     fn automata_pin_the_first_letter_only_for_second_typos_and_typed_prefixes() {
         let typing = WordAutomata::new("radoi", true, false);
-        let typo_prefix = typing.typo_prefix.as_ref().expect("4+ letters while typing");
+        let typo_prefix = typing
+            .typo_prefix
+            .as_ref()
+            .expect("4+ letters while typing");
         assert!(accepts(typo_prefix, "radiohead"));
         assert!(!accepts(typo_prefix, "tadiohead"), "first letter pinned");
         let prefix = typing.prefix.as_ref().expect("typing");
