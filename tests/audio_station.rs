@@ -342,7 +342,13 @@ fn adts_segments(aac: &[u8], frames: usize) -> Vec<Vec<u8>> {
 /// Listens through several playlist windows: the tone must hold, with no reconnect, while the
 /// hub keeps reloading the sliding playlist.
 async fn assert_live_hls_plays(url: &Url, reloads: &std::sync::atomic::AtomicUsize, tone: f32) {
-    let manager = manager();
+    // A stall timeout shorter than the segments: the wait between two segments must not count as one.
+    let source = HttpSource::new(ConnectOptions::default()).expect("http source");
+    let config = HubConfig {
+        stall_timeout: Duration::from_millis(900),
+        ..HubConfig::default()
+    };
+    let manager = HubManager::new(Arc::new(source), config);
     let station = station(url);
     let windows = listen(&manager, &station, 8.0, &[440.0, 660.0, tone, 880.0]).await;
     // After the first segment's preroll, not one 100 ms window of silence: every gap between two

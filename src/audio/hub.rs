@@ -44,6 +44,9 @@ struct Cushion {
     burst_keep: usize,
     /// Above this, audio is shed (at once in a connect burst, a frame per tick otherwise).
     max_buffer: usize,
+    /// Silence from the upstream for this long is a stall. Between two HLS segments nothing arrives
+    /// for up to a segment and a half, which must not count.
+    stall_timeout: Duration,
 }
 
 impl Cushion {
@@ -56,6 +59,7 @@ impl Cushion {
                 preroll,
                 burst_keep: preroll,
                 max_buffer,
+                stall_timeout: cfg.stall_timeout,
             },
             Some(segment) => {
                 // Two segments in hand cover the wait for the next one (up to one segment plus
@@ -68,6 +72,7 @@ impl Cushion {
                     max_buffer: max_buffer
                         .max(samples(segment * 4))
                         .max(burst_keep + FRAME_LEN),
+                    stall_timeout: cfg.stall_timeout.max(segment * 3),
                 }
             }
         }
@@ -361,10 +366,10 @@ impl StationHub {
                     }
                     shared.buffered_samples.store(buffer.len(), Ordering::Relaxed);
 
-                    if stream.is_some() && now.duration_since(last_event) > cfg.stall_timeout {
-                        warn!(after = ?cfg.stall_timeout, "upstream stalled");
+                    if stream.is_some() && now.duration_since(last_event) > cushion.stall_timeout {
+                        warn!(after = ?cushion.stall_timeout, "upstream stalled");
                         stream = None;
-                        let reason = format!("stalled: no data for {:?}", cfg.stall_timeout);
+                        let reason = format!("stalled: no data for {:?}", cushion.stall_timeout);
                         retry_at = Some(self.schedule_retry(
                             &mut backoff, &mut url_idx, &mut round_failures, audio_since.take(), &reason,
                         ));
@@ -557,6 +562,7 @@ mod tests {
         assert_eq!(cushion.preroll, SAMPLES_PER_SEC / 5);
         assert_eq!(cushion.burst_keep, cushion.preroll);
         assert_eq!(cushion.max_buffer, SAMPLES_PER_SEC * 3 / 2);
+        assert_eq!(cushion.stall_timeout, cfg.stall_timeout);
         assert_eq!(Cushion::new(&cfg, Some(Duration::ZERO)), cushion);
     }
 
@@ -567,6 +573,8 @@ mod tests {
         assert_eq!(six.preroll, 6 * SAMPLES_PER_SEC);
         assert_eq!(six.burst_keep, 12 * SAMPLES_PER_SEC);
         assert_eq!(six.max_buffer, 24 * SAMPLES_PER_SEC);
+        // Nothing arrives between two 6 s segments for up to 9 s: not a stall.
+        assert_eq!(six.stall_timeout, Duration::from_secs(18));
         // A 6 s segment arriving on top of the kept two never counts as overflow.
         assert!(six.burst_keep + 6 * SAMPLES_PER_SEC < six.max_buffer);
         let one = Cushion::new(&cfg, Some(Duration::from_secs(1)));
