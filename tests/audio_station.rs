@@ -17,6 +17,24 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use url::Url;
 
+#[path = "common/adts.rs"]
+mod adts;
+use adts::adts_segments;
+
+/// Reads an HTTP request head and returns its path; `None` when the client went away first.
+async fn request_path(sock: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => head.extend_from_slice(&buf[..k]),
+        }
+    }
+    let request = String::from_utf8_lossy(&head);
+    Some(request.split_whitespace().nth(1).unwrap_or("/").to_owned())
+}
+
 /// Serves `body` in a loop at `bytes_per_sec` (after a 0.5 s burst), with ICY metadata every `metaint`
 /// bytes when given (title `Song <n>`, n counting blocks).
 async fn serve_loop(
@@ -32,16 +50,9 @@ async fn serve_loop(
         while let Ok((mut sock, _)) = listener.accept().await {
             let body = Arc::clone(&body);
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => head.extend_from_slice(&buf[..k]),
-                    }
-                }
-                let request = String::from_utf8_lossy(&head).into_owned();
-                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let Some(path) = request_path(&mut sock).await else {
+                    return;
+                };
                 if path == "/listen.pls" {
                     let pls = format!(
                         "[playlist]\nNumberOfEntries=1\nFile1=http://{addr}/go\nTitle1=x\nLength1=-1\nVersion=2\n"
@@ -257,16 +268,9 @@ async fn serve_hls_live(
                 Arc::clone(&counter),
             );
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(k) => head.extend_from_slice(&buf[..k]),
-                    }
-                }
-                let request = String::from_utf8_lossy(&head).into_owned();
-                let path = request.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let Some(path) = request_path(&mut sock).await else {
+                    return;
+                };
                 let newest =
                     FIRST_SEQUENCE + (start.elapsed().as_secs_f64() / segment_secs) as u64 + WINDOW;
                 let (content_type, body) = if path == "/live.m3u8" {
@@ -316,27 +320,6 @@ async fn serve_hls_live(
     });
     let url = Url::parse(&format!("http://{addr}/live.m3u8")).expect("url");
     (url, reloads)
-}
-
-/// Splits an ADTS stream into segments of exactly `frames` frames each (a short tail is dropped: a
-/// live packager's segments all last the target duration).
-fn adts_segments(aac: &[u8], frames: usize) -> Vec<Vec<u8>> {
-    let mut starts = Vec::new();
-    let mut at = 0;
-    while at + 7 <= aac.len() {
-        assert_eq!(&aac[at..at + 2], &[0xFF, 0xF1], "not ADTS at {at}");
-        starts.push(at);
-        at += (usize::from(aac[at + 3] & 3) << 11)
-            | (usize::from(aac[at + 4]) << 3)
-            | usize::from(aac[at + 5] >> 5);
-    }
-    starts.push(aac.len());
-    let last = starts.len() - 1;
-    (0..last)
-        .step_by(frames)
-        .filter(|i| i + frames <= last)
-        .map(|i| aac[starts[i]..starts[i + frames]].to_vec())
-        .collect()
 }
 
 /// Listens through several playlist windows: the tone must hold, with no reconnect, while the

@@ -19,6 +19,10 @@ use alastor::core::station::{Catalog, Origin, StationDraft};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use url::Url;
 
+#[path = "common/adts.rs"]
+mod adts;
+use adts::adts_segments;
+
 const MP3: &[u8] = include_bytes!("fixtures/audio/tone-440hz.mp3");
 const VORBIS: &[u8] = include_bytes!("fixtures/audio/tone-660hz.ogg");
 const AAC: &[u8] = include_bytes!("fixtures/audio/tone-880hz.aac");
@@ -422,33 +426,6 @@ async fn playlist_loop_is_detected() {
         matches!(&report.failure, Some(Failure::Playlist { detail }) if detail.contains("loop")),
         "{report:#?}"
     );
-}
-
-/// Splits ADTS audio into segments of `frames` frames (ADTS frame length is in bytes 3..6).
-fn adts_segments(aac: &[u8], frames: usize) -> Vec<Vec<u8>> {
-    let mut starts = Vec::new();
-    let mut at = 0;
-    while at + 7 <= aac.len() {
-        assert_eq!(&aac[at..at + 2], &[0xFF, 0xF1], "not ADTS at {at}");
-        starts.push(at);
-        let len = (usize::from(aac[at + 3] & 3) << 11)
-            | (usize::from(aac[at + 4]) << 3)
-            | usize::from(aac[at + 5] >> 5);
-        at += len;
-    }
-    starts.push(aac.len());
-    starts
-        .chunks(frames)
-        .zip(
-            starts
-                .iter()
-                .skip(frames)
-                .step_by(frames)
-                .chain(std::iter::once(&aac.len())),
-        )
-        .map(|(chunk, &end)| aac[chunk[0]..end].to_vec())
-        .filter(|s| !s.is_empty())
-        .collect()
 }
 
 /// Serves `segments` as an HLS media playlist behind a master playlist, checks the station and decodes it.
