@@ -354,7 +354,7 @@ async fn attempt(
         .collect();
     report.content_type.clone_from(&upstream.content_type);
     report.icy = upstream.icy.clone();
-    report.hls = upstream.hls;
+    report.hls = upstream.hls();
     report.bitrate = upstream.icy.bitrate;
 
     let hint = FormatHint {

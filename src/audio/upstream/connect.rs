@@ -83,9 +83,8 @@ pub struct Upstream {
     pub playlist_hops: Vec<Url>,
     pub content_type: Option<String>,
     pub icy: IcyHeaders,
-    /// Served as HLS segments.
-    pub hls: bool,
     /// HLS: the playlist's target duration. Audio then arrives a segment at a time, this much at once.
+    /// `None`: a continuous stream.
     pub segment_duration: Option<Duration>,
     /// File extension hint for the decoder (`mp3`, `aac`, …) when the URL has one.
     pub extension: Option<String>,
@@ -103,6 +102,13 @@ impl ConnectError {
             Self::Stalled { status, .. } => *status,
             _ => None,
         }
+    }
+}
+
+impl Upstream {
+    /// Served as HLS segments.
+    pub fn hls(&self) -> bool {
+        self.segment_duration.is_some()
     }
 }
 
@@ -325,7 +331,6 @@ fn open_at<'a>(
             playlist_hops: Vec::new(),
             content_type,
             icy,
-            hls: false,
             segment_duration: None,
             audio,
             titles,
@@ -804,7 +809,6 @@ fn open_hls(
         playlist_hops: Vec::new(),
         content_type: Some("application/vnd.apple.mpegurl".into()),
         icy: IcyHeaders::default(),
-        hls: true,
         segment_duration: Some(Duration::from_secs(media.target_duration)),
         extension,
         // A live playlist that stops growing would otherwise poll forever without yielding a byte.
