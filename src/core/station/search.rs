@@ -358,8 +358,8 @@ impl StationIndex {
             // named *and* tagged jazz beats a station only tagged jazz, but a prefix or a tag never
             // reaches a whole word in the name.
             let titles = DisjunctionMaxQuery::new(vec![
-                automata.in_field(f.name, NAME_WEIGHT, typing),
-                automata.in_field(f.alias, ALIAS_WEIGHT, typing),
+                automata.in_field(f.name, NAME_WEIGHT, true),
+                automata.in_field(f.alias, ALIAS_WEIGHT, true),
             ]);
             let tag = automata.in_field(f.tag, TAG_WEIGHT, false);
             clauses.push((
@@ -414,17 +414,18 @@ impl WordAutomata {
         }
     }
 
-    /// How the word matches in one field: the best of whole word, prefix (the user is typing; tags are
-    /// whole genre words, never prefixes), and typos. Only the best counts: a whole-word hit must not
-    /// also collect the prefix and typo scores of the same word.
-    fn in_field(&self, field: Field, weight: f32, typing: bool) -> Box<dyn Query> {
+    /// How the word matches in one field: the best of whole word, prefix (`prefixes`: a field where a
+    /// prefix counts; tags are whole genre words, never prefixes; only built for the word being typed),
+    /// and typos. Only the best counts: a whole-word hit must not also collect the prefix and typo
+    /// scores of the same word.
+    fn in_field(&self, field: Field, weight: f32, prefixes: bool) -> Box<dyn Query> {
         let mut alternatives: Vec<Box<dyn Query>> =
             vec![scored(term_query(field, &self.word), WORD * weight)];
         let automata = [
-            (self.prefix.as_ref().filter(|_| typing), PREFIX),
+            (self.prefix.as_ref().filter(|_| prefixes), PREFIX),
             (self.typo_1.as_ref(), TYPO_1),
             (self.typo_2.as_ref(), TYPO_2),
-            (self.typo_prefix.as_ref().filter(|_| typing), TYPO_2),
+            (self.typo_prefix.as_ref().filter(|_| prefixes), TYPO_2),
         ];
         for (automaton, score) in automata {
             if let Some(automaton) = automaton {
