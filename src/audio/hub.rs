@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{Instrument as _, debug, info, info_span, warn};
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
 use url::Url;
 
 use super::backoff::{Backoff, BackoffPolicy};
@@ -100,6 +100,8 @@ pub struct HubConfig {
     /// Pause before trying the next fallback URL within one round.
     pub fallback_delay: Duration,
     pub backoff: BackoffPolicy,
+    /// Delays before a crashed hub runs again.
+    pub restart_backoff: BackoffPolicy,
     pub encoder: EncoderConfig,
 }
 
@@ -115,6 +117,11 @@ impl Default for HubConfig {
             healthy_after: Duration::from_secs(10),
             fallback_delay: Duration::from_millis(200),
             backoff: BackoffPolicy::default(),
+            restart_backoff: BackoffPolicy {
+                base: Duration::from_millis(200),
+                max: Duration::from_secs(30),
+                ..BackoffPolicy::default()
+            },
             encoder: EncoderConfig::default(),
         }
     }
@@ -145,6 +152,8 @@ pub struct HubSnapshot {
     pub title: Option<String>,
     pub listeners: usize,
     pub reconnects: u64,
+    /// Times the hub task crashed and was restarted.
+    pub restarts: u64,
     /// Frames of real audio written to the ring.
     pub frames_audio: u64,
     /// Silence frames written while buffering or reconnecting.
@@ -163,6 +172,8 @@ pub struct HubShared {
     pub(crate) listeners: AtomicUsize,
     pub(crate) stop: AtomicBool,
     reconnects: AtomicU64,
+    /// Runs of the hub task that panicked and were restarted by its supervisor.
+    restarts: AtomicU64,
     frames_audio: AtomicU64,
     frames_silence: AtomicU64,
     frames_dropped: AtomicU64,
@@ -186,6 +197,7 @@ impl HubShared {
             listeners: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             reconnects: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
             frames_audio: AtomicU64::new(0),
             frames_silence: AtomicU64::new(0),
             frames_dropped: AtomicU64::new(0),
@@ -208,6 +220,7 @@ impl HubShared {
             title: self.title_tx.borrow().clone(),
             listeners: self.listeners.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
             frames_audio: self.frames_audio.load(Ordering::Relaxed),
             frames_silence: self.frames_silence.load(Ordering::Relaxed),
             frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
@@ -276,14 +289,52 @@ impl StationHub {
         }
     }
 
-    /// Spawns the hub task on the current tokio runtime.
+    /// Spawns the hub, under its supervisor, on the current tokio runtime.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         let span = info_span!("station_hub", station = %self.shared.station, gain = self.shared.gain_percent);
-        tokio::spawn(self.run().instrument(span))
+        tokio::spawn(Arc::new(self).supervise().instrument(span))
+    }
+
+    /// Runs the hub until it stops or retires. A run that panics (a decoder or demuxer bug met on some
+    /// upstream's bytes) is logged with its station and started again after a backoff. The ring lives in
+    /// `shared`, which outlives every run, so listeners keep their input: silence while it restarts,
+    /// then audio again, and new guilds never attach to a dead hub.
+    async fn supervise(self: Arc<Self>) {
+        let mut backoff = Backoff::new(self.config.restart_backoff);
+        loop {
+            let hub = Arc::clone(&self);
+            let started = Instant::now();
+            let run = tokio::spawn(async move { hub.run().await }.in_current_span());
+            let panic = match run.await {
+                Err(e) if e.is_panic() => panic_message(e.into_panic().as_ref()),
+                // Stopped or retired; or cancelled because the runtime is shutting down.
+                Ok(()) | Err(_) => break,
+            };
+            if started.elapsed() >= self.config.healthy_after {
+                backoff.reset();
+            }
+            let delay = backoff.next_delay();
+            self.shared.restarts.fetch_add(1, Ordering::Relaxed);
+            error!(
+                station = %self.shared.station,
+                panic = %panic,
+                restart_in = ?delay,
+                "station hub crashed; restarting it (its listeners stay attached)"
+            );
+            self.shared.set_state(UpstreamState::Retrying {
+                reason: format!("the station hub crashed ({panic})"),
+                delay,
+            });
+            tokio::time::sleep(delay).await;
+            if self.shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        self.shared.set_state(UpstreamState::Stopped);
     }
 
     #[allow(clippy::too_many_lines)] // one select loop; splitting it would scatter the state machine
-    async fn run(self) {
+    async fn run(&self) {
         let cfg = &self.config;
         let shared = &self.shared;
         let mut encoder = match OpusEncoder::new(cfg.encoder) {
@@ -390,7 +441,10 @@ impl StationHub {
                 }
                 () = wait_until(retry_at) => {
                     retry_at = None;
-                    let url = self.urls[url_idx % self.urls.len()].clone();
+                    // INVARIANT: a station has at least one URL (validation refuses one without).
+                    let Some(url) = self.urls.get(url_idx % self.urls.len().max(1)).cloned() else {
+                        break;
+                    };
                     shared.set_state(UpstreamState::Connecting { url: url.clone(), attempt: backoff.failures() });
                     debug!(%url, "opening upstream");
                     let open = self.source.open(&url);
@@ -405,9 +459,10 @@ impl StationHub {
                     opening = None;
                     match result {
                         Ok(s) => {
-                            let url = &self.urls[url_idx];
-                            info!(%url, "upstream connected");
-                            shared.set_state(UpstreamState::Buffering { url: url.clone() });
+                            if let Some(url) = self.urls.get(url_idx) {
+                                info!(%url, "upstream connected");
+                                shared.set_state(UpstreamState::Buffering { url: url.clone() });
+                            }
                             stream = Some(s);
                             last_event = Instant::now();
                             audio_since = None;
@@ -506,7 +561,7 @@ impl StationHub {
     }
 
     /// Fallback when no encoder can be built: keep the ring ticking with silence.
-    async fn run_silent(self) {
+    async fn run_silent(&self) {
         let mut tick = tokio::time::interval(FRAME_DURATION);
         let mut idle_since: Option<Instant> = None;
         loop {
@@ -526,6 +581,15 @@ impl StationHub {
         }
         self.shared.set_state(UpstreamState::Stopped);
     }
+}
+
+/// The text of a panic payload (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 async fn wait_until(at: Option<Instant>) {
