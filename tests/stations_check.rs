@@ -246,6 +246,7 @@ async fn decode_mono(url: &Url, seconds: f64) -> (Vec<StreamInfo>, Vec<f32>, u32
     while let Some(event) = decoder.next().await {
         match event.expect("decode") {
             DecodeEvent::Started(info) => infos.push(info),
+            DecodeEvent::Title(_) => {}
             DecodeEvent::Pcm(chunk) => {
                 rate = chunk.sample_rate;
                 mono.extend(tone::downmix(&chunk.samples, usize::from(chunk.channels)));

@@ -8,7 +8,7 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -18,7 +18,7 @@ use symphonia::core::codecs::{CODEC_TYPE_NULL, CODEC_TYPE_OPUS, Decoder, Decoder
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
-use symphonia::core::meta::MetadataOptions;
+use symphonia::core::meta::{MetadataOptions, StandardTagKey, Tag};
 use symphonia::core::probe::Hint;
 use tokio::sync::mpsc;
 
@@ -27,7 +27,8 @@ use super::upstream::ByteStream;
 /// Consecutive undecodable packets after which a stream is called undecodable.
 const MAX_CONSECUTIVE_ERRORS: u64 = 64;
 
-/// What the decoder found: the codec's short name (`mp3`, `aac`, `vorbis`, …) and the PCM format.
+/// What the decoder found: the codec's short name (`mp3`, `aac`, `vorbis`, …) and the PCM format as
+/// decoded (not as the station claims).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StreamInfo {
     pub codec: String,
@@ -59,6 +60,9 @@ pub enum DecodeEvent {
     /// A (new) stream started: first after probing, again after every chained-Ogg reset.
     Started(StreamInfo),
     Pcm(PcmChunk),
+    /// A title carried inside the stream: Vorbis comments (Vorbis, Ogg FLAC) or OpusTags, sent again
+    /// for every new song of a chained Ogg stream. ICY titles travel beside the audio, not through here.
+    Title(String),
 }
 
 /// Why decoding stopped before the input ended.
@@ -86,6 +90,45 @@ pub struct DecodeStats {
     pub packets: AtomicU64,
     pub skipped: AtomicU64,
     pub resets: AtomicU64,
+    /// Bytes of the packets that decoded to audio, and the audio they gave (µs): their ratio is the
+    /// stream's bitrate, whatever the network did (a server's connect burst and our read-ahead arrive
+    /// faster than real time, so bytes over wall time or over bytes read would overstate it).
+    pub audio_bytes: AtomicU64,
+    pub audio_micros: AtomicU64,
+    /// kbit/s the encoder wrote into the stream (0: none): a constant MP3 frame-header bitrate or a
+    /// Vorbis identification header's nominal bitrate. VBR MP3, AAC, Opus and FLAC declare none.
+    pub declared_kbps: AtomicU32,
+}
+
+/// Audio needed before a measured bitrate means anything (a few frames say little about VBR).
+const MIN_MEASURED: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl DecodeStats {
+    /// kbit/s measured over the packets decoded so far; `None` before half a second of audio.
+    pub fn measured_kbps(&self) -> Option<u32> {
+        let micros = self.audio_micros.load(Ordering::Relaxed);
+        if micros < MIN_MEASURED.as_micros() as u64 {
+            return None;
+        }
+        let bits = self.audio_bytes.load(Ordering::Relaxed) as f64 * 8.0;
+        // bits per µs × 1000 = kbit/s.
+        Some((bits / micros as f64 * 1_000.0).round() as u32).filter(|&k| k > 0)
+    }
+
+    /// The stream's bitrate: what its headers declare, else what its packets measure.
+    pub fn kbps(&self) -> Option<u32> {
+        match self.declared_kbps.load(Ordering::Relaxed) {
+            0 => self.measured_kbps(),
+            declared => Some(declared),
+        }
+    }
+
+    fn count_audio(&self, packet_bytes: usize, chunk: &PcmChunk) {
+        self.audio_bytes
+            .fetch_add(packet_bytes as u64, Ordering::Relaxed);
+        let micros = chunk.frames() as u64 * 1_000_000 / u64::from(chunk.sample_rate.max(1));
+        self.audio_micros.fetch_add(micros, Ordering::Relaxed);
+    }
 }
 
 /// What the decoder should assume about the input (from the content type and URL).
@@ -199,7 +242,8 @@ impl Read for ChannelReader {
             }
         }
         let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
+        let (filled, _) = buf.split_at_mut(n);
+        filled.copy_from_slice(&self.current.split_to(n));
         Ok(n)
     }
 }
@@ -293,7 +337,11 @@ impl OpusTrack {
         }
         let channels = usize::from(self.channels);
         Ok(Some(PcmChunk {
-            samples: self.pcm[skip * channels..frames * channels].to_vec(),
+            samples: self
+                .pcm
+                .get(skip * channels..frames * channels)
+                .unwrap_or_default()
+                .to_vec(),
             sample_rate: 48_000,
             channels: self.channels,
         }))
@@ -358,8 +406,12 @@ impl TrackDecoder {
     }
 }
 
-/// Picks the default (or first decodable) track and builds its decoder.
-fn open_track(format: &dyn FormatReader) -> Result<(u32, TrackDecoder, String), DecodeError> {
+/// Picks the default (or first decodable) track and builds its decoder; records the bitrate its
+/// headers declare, if any.
+fn open_track(
+    format: &dyn FormatReader,
+    stats: &DecodeStats,
+) -> Result<(u32, TrackDecoder, String), DecodeError> {
     let track = format
         .default_track()
         .filter(|t| t.codec_params.codec != CODEC_TYPE_NULL)
@@ -370,6 +422,10 @@ fn open_track(format: &dyn FormatReader) -> Result<(u32, TrackDecoder, String), 
                 .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
         })
         .ok_or(DecodeError::NoTrack)?;
+    stats.declared_kbps.store(
+        vorbis_nominal_kbps(&track.codec_params).unwrap_or(0),
+        Ordering::Relaxed,
+    );
     if track.codec_params.codec == CODEC_TYPE_OPUS {
         let opus = OpusTrack::new(&track.codec_params)?;
         return Ok((track.id, TrackDecoder::Opus(opus), "opus".to_owned()));
@@ -407,17 +463,25 @@ fn decode_loop(
             other => DecodeError::Probe(other.to_string()),
         })?;
     let mut format = probed.format;
-    let (mut track_id, mut track, mut codec) = open_track(format.as_ref())?;
+    let (mut track_id, mut track, mut codec) = open_track(format.as_ref(), stats)?;
     let mut announced: Option<StreamInfo> = None;
     let mut consecutive_errors = 0u64;
+    let mut titles = InStreamTitles::default();
+    let mut mp3_rate = Mp3Rate::default();
+    if !titles.send_new(format.as_mut(), events) {
+        return Ok(());
+    }
     loop {
         let packet = match format.next_packet() {
             Ok(packet) => packet,
             Err(SymphoniaError::ResetRequired) => {
-                // Chained Ogg: a new logical stream (new song, maybe new parameters).
+                // Chained Ogg: a new logical stream (new song, maybe new parameters and tags).
                 stats.resets.fetch_add(1, Ordering::Relaxed);
-                (track_id, track, codec) = open_track(format.as_ref())?;
+                (track_id, track, codec) = open_track(format.as_ref(), stats)?;
                 announced = None;
+                if !titles.send_new(format.as_mut(), events) {
+                    return Ok(());
+                }
                 continue;
             }
             Err(SymphoniaError::IoError(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -454,12 +518,19 @@ fn decode_loop(
             }
             PacketOutcome::Reset => {
                 stats.resets.fetch_add(1, Ordering::Relaxed);
-                (track_id, track, codec) = open_track(format.as_ref())?;
+                (track_id, track, codec) = open_track(format.as_ref(), stats)?;
                 announced = None;
+                if !titles.send_new(format.as_mut(), events) {
+                    return Ok(());
+                }
                 continue;
             }
         };
         consecutive_errors = 0;
+        stats.count_audio(packet.data.len(), &chunk);
+        if codec == "mp3" {
+            mp3_rate.observe(&packet.data, stats);
+        }
         let info = StreamInfo {
             codec: codec.clone(),
             sample_rate: chunk.sample_rate,
@@ -478,5 +549,239 @@ fn decode_loop(
             // Nobody listens any more.
             return Ok(());
         }
+    }
+}
+
+/// Longest in-stream title we pass on: Vorbis comments may be megabytes; a title is a line.
+const MAX_TITLE_CHARS: usize = 500;
+
+/// Titles carried in the container's metadata (Vorbis comments, OpusTags, FLAC comment blocks): one
+/// revision per logical stream, so a chained Ogg stream brings a new one with every song.
+#[derive(Debug, Default)]
+struct InStreamTitles {
+    last: Option<String>,
+}
+
+impl InStreamTitles {
+    /// Sends the latest revision's title if it is new; `false` when nobody listens any more.
+    fn send_new(
+        &mut self,
+        format: &mut dyn FormatReader,
+        events: &mpsc::Sender<Result<DecodeEvent, DecodeError>>,
+    ) -> bool {
+        let title = {
+            let mut metadata = format.metadata();
+            metadata
+                .skip_to_latest()
+                .and_then(|revision| title_from_tags(revision.tags()))
+        };
+        match title {
+            Some(title) if self.last.as_ref() != Some(&title) => {
+                self.last = Some(title.clone());
+                events.blocking_send(Ok(DecodeEvent::Title(title))).is_ok()
+            }
+            _ => true,
+        }
+    }
+}
+
+/// `ARTIST - TITLE` as Icecast shows an Ogg stream's comments; either alone when the other is missing.
+fn title_from_tags(tags: &[Tag]) -> Option<String> {
+    let find = |key: StandardTagKey, raw: &str| {
+        tags.iter()
+            .find(|t| t.std_key == Some(key) || t.key.eq_ignore_ascii_case(raw))
+            .map(|t| {
+                let text = t.value.to_string();
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            })
+            .filter(|v| !v.is_empty())
+    };
+    let title = match (
+        find(StandardTagKey::Artist, "artist"),
+        find(StandardTagKey::TrackTitle, "title"),
+    ) {
+        (Some(artist), Some(title)) => format!("{artist} - {title}"),
+        (None, Some(only)) | (Some(only), None) => only,
+        (None, None) => return None,
+    };
+    Some(title.chars().take(MAX_TITLE_CHARS).collect())
+}
+
+/// The nominal bitrate of a Vorbis identification header (the first packet, kept as extra data).
+fn vorbis_nominal_kbps(params: &symphonia::core::codecs::CodecParameters) -> Option<u32> {
+    let ident = params.extra_data.as_deref()?;
+    if ident.get(..7)? != b"\x01vorbis" {
+        return None;
+    }
+    // Layout: type, "vorbis", version u32, channels u8, rate u32, maximum, nominal, minimum (i32 LE).
+    let nominal = i32::from_le_bytes(ident.get(20..24)?.try_into().ok()?);
+    u32::try_from(nominal)
+        .ok()
+        .filter(|&bits| bits >= 1_000)
+        .map(|bits| (bits + 500) / 1_000)
+}
+
+/// kbit/s of an MPEG audio frame from its four header bytes (an MP3 packet starts with them).
+fn mpeg_frame_kbps(frame: &[u8]) -> Option<u32> {
+    const V1_L1: [u32; 16] = [
+        0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448, 0,
+    ];
+    const V1_L2: [u32; 16] = [
+        0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 0,
+    ];
+    const V1_L3: [u32; 16] = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0,
+    ];
+    const V2_L1: [u32; 16] = [
+        0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256, 0,
+    ];
+    const V2_L23: [u32; 16] = [
+        0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0,
+    ];
+    let [sync, b1, b2, ..] = *frame else {
+        return None;
+    };
+    if sync != 0xff || b1 & 0xe0 != 0xe0 {
+        return None;
+    }
+    // Version bits: 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5. Layer bits: 3 = I, 2 = II, 1 = III.
+    let table = match ((b1 >> 3) & 0b11, (b1 >> 1) & 0b11) {
+        (3, 3) => &V1_L1,
+        (3, 2) => &V1_L2,
+        (3, 1) => &V1_L3,
+        (0 | 2, 3) => &V2_L1,
+        (0 | 2, 1 | 2) => &V2_L23,
+        _ => return None,
+    };
+    table.get(usize::from(b2 >> 4)).copied().filter(|&k| k > 0)
+}
+
+/// Frames that must agree before an MP3 stream's header bitrate is taken as its constant bitrate.
+const MP3_CBR_FRAMES: u32 = 16;
+
+/// Tells CBR from VBR MP3 by its frame headers: a bitrate every frame repeats is declared; one that
+/// changes is not (the measured rate is the only honest figure for VBR).
+#[derive(Debug, Default)]
+struct Mp3Rate {
+    first: Option<u32>,
+    agreeing: u32,
+    varies: bool,
+}
+
+impl Mp3Rate {
+    fn observe(&mut self, packet: &[u8], stats: &DecodeStats) {
+        if self.varies {
+            return;
+        }
+        let Some(kbps) = mpeg_frame_kbps(packet) else {
+            return;
+        };
+        match self.first {
+            None => self.first = Some(kbps),
+            Some(first) if first != kbps => {
+                self.varies = true;
+                stats.declared_kbps.store(0, Ordering::Relaxed);
+                return;
+            }
+            Some(_) => {}
+        }
+        self.agreeing += 1;
+        if self.agreeing == MP3_CBR_FRAMES {
+            stats.declared_kbps.store(kbps, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symphonia::core::meta::Value;
+
+    fn tag(key: &str, std_key: Option<StandardTagKey>, value: &str) -> Tag {
+        Tag::new(std_key, key, Value::from(value))
+    }
+
+    #[test]
+    fn ogg_comments_become_artist_dash_title() {
+        let tags = [
+            tag("ARTIST", Some(StandardTagKey::Artist), "Nina  Simone"),
+            tag("TITLE", Some(StandardTagKey::TrackTitle), "Sinnerman"),
+        ];
+        assert_eq!(
+            title_from_tags(&tags).as_deref(),
+            Some("Nina Simone - Sinnerman")
+        );
+        let only = [tag("title", None, "Live from the studio")];
+        assert_eq!(
+            title_from_tags(&only).as_deref(),
+            Some("Live from the studio")
+        );
+        assert_eq!(title_from_tags(&[tag("ENCODER", None, "Lavf")]), None);
+        let huge = [tag("TITLE", None, &"x".repeat(100_000))];
+        assert_eq!(
+            title_from_tags(&huge).map(|t| t.chars().count()),
+            Some(MAX_TITLE_CHARS)
+        );
+    }
+
+    #[test]
+    fn mpeg_headers_give_their_bitrate() {
+        // MPEG-1 Layer III, index 9 = 128 kbit/s; MPEG-2 Layer III (22.05 kHz), index 6 = 48 kbit/s.
+        assert_eq!(mpeg_frame_kbps(&[0xff, 0xfb, 0x90, 0x64]), Some(128));
+        assert_eq!(mpeg_frame_kbps(&[0xff, 0xf3, 0x60, 0xc4]), Some(48));
+        assert_eq!(mpeg_frame_kbps(&[0xff, 0xfb]), None);
+        assert_eq!(mpeg_frame_kbps(b"ID3\x04"), None);
+        // Free-format (index 0) and the forbidden index 15 declare nothing.
+        assert_eq!(mpeg_frame_kbps(&[0xff, 0xfb, 0x00, 0x64]), None);
+        assert_eq!(mpeg_frame_kbps(&[0xff, 0xfb, 0xf0, 0x64]), None);
+    }
+
+    #[test]
+    fn only_a_bitrate_every_frame_repeats_is_declared() {
+        let stats = DecodeStats::default();
+        let mut cbr = Mp3Rate::default();
+        for _ in 0..MP3_CBR_FRAMES {
+            cbr.observe(&[0xff, 0xfb, 0x90, 0x64], &stats);
+        }
+        assert_eq!(stats.declared_kbps.load(Ordering::Relaxed), 128);
+        cbr.observe(&[0xff, 0xfb, 0xb0, 0x64], &stats);
+        assert_eq!(
+            stats.declared_kbps.load(Ordering::Relaxed),
+            0,
+            "VBR after all"
+        );
+    }
+
+    #[test]
+    fn measured_bitrate_is_bytes_over_audio_time_not_over_wall_time() {
+        let stats = DecodeStats::default();
+        assert_eq!(stats.kbps(), None);
+        // One second of 48 kHz stereo from 16,000 bytes of packets: 128 kbit/s, however fast it came.
+        let chunk = PcmChunk {
+            samples: vec![0.0; 96_000],
+            sample_rate: 48_000,
+            channels: 2,
+        };
+        stats.count_audio(16_000, &chunk);
+        assert_eq!(stats.measured_kbps(), Some(128));
+        stats.declared_kbps.store(96, Ordering::Relaxed);
+        assert_eq!(stats.kbps(), Some(96));
+    }
+
+    #[test]
+    fn vorbis_nominal_bitrate_from_the_identification_header() {
+        let mut ident = b"\x01vorbis".to_vec();
+        ident.extend_from_slice(&0u32.to_le_bytes()); // version
+        ident.push(2); // channels
+        ident.extend_from_slice(&44_100u32.to_le_bytes());
+        ident.extend_from_slice(&0i32.to_le_bytes()); // maximum
+        ident.extend_from_slice(&112_000i32.to_le_bytes()); // nominal
+        ident.extend_from_slice(&0i32.to_le_bytes()); // minimum
+        let mut params = symphonia::core::codecs::CodecParameters::new();
+        params.with_extra_data(ident.clone().into_boxed_slice());
+        assert_eq!(vorbis_nominal_kbps(&params), Some(112));
+        let mut truncated = symphonia::core::codecs::CodecParameters::new();
+        truncated.with_extra_data(ident.get(..18).unwrap_or_default().into());
+        assert_eq!(vorbis_nominal_kbps(&truncated), None);
     }
 }

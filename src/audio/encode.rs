@@ -103,7 +103,9 @@ impl OpusEncoder {
             .encoder
             .encode_float(&self.scratch, &mut self.out)
             .map_err(EncodeError::Encode)?;
-        Ok(Bytes::copy_from_slice(&self.out[..n]))
+        Ok(Bytes::copy_from_slice(
+            self.out.get(..n).unwrap_or_default(),
+        ))
     }
 }
 

@@ -6,8 +6,7 @@
 //! playlists, content type, ICY headers, codec, rate, channels, bitrate, first title) and, on failure, a
 //! [`Failure`] with a sentence a user can act on.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
@@ -220,8 +219,11 @@ pub struct PreflightReport {
     pub codec: Option<String>,
     pub sample_rate: Option<u32>,
     pub channels: Option<u16>,
-    /// kbit/s: `icy-br` when the station announces it, else measured from the bytes decoded.
+    /// kbit/s: `icy-br`/`ice-audio-info` when the station announces it, else the bitrate the stream's
+    /// own headers declare (a constant MP3 frame bitrate, Vorbis nominal), else `bitrate_measured`.
     pub bitrate: Option<u32>,
+    /// kbit/s measured from the packets that decoded (their bytes over the audio they gave).
+    pub bitrate_measured: Option<u32>,
     pub seconds_decoded: f64,
     pub packets_skipped: u64,
     pub title: Option<String>,
@@ -250,6 +252,7 @@ impl PreflightReport {
             sample_rate: None,
             channels: None,
             bitrate: None,
+            bitrate_measured: None,
             seconds_decoded: 0.0,
             packets_skipped: 0,
             title: None,
@@ -355,21 +358,14 @@ async fn attempt(
     report.content_type.clone_from(&upstream.content_type);
     report.icy = upstream.icy.clone();
     report.hls = upstream.hls();
-    report.bitrate = upstream.icy.bitrate;
 
     let hint = FormatHint {
         mime: upstream.content_type.clone(),
         extension: upstream.extension.clone(),
     };
-    let audio_bytes = Arc::new(AtomicU64::new(0));
-    let counter = Arc::clone(&audio_bytes);
-    let audio = Box::pin(upstream.audio.inspect(move |item| {
-        if let Ok(chunk) = item {
-            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        }
-    }));
     let titles = upstream.titles;
-    let mut decoder = StreamDecoder::spawn(audio, &hint);
+    let mut decoder = StreamDecoder::spawn(upstream.audio, &hint);
+    let mut in_stream_title = None;
     let target_seconds = decode_target.as_secs_f64();
     let mut frames = 0u64;
     let mut rate = 0u32;
@@ -393,6 +389,7 @@ async fn attempt(
                     break Ok(());
                 }
             }
+            Some(Ok(DecodeEvent::Title(title))) => in_stream_title = Some(title),
             Some(Err(e)) => break Err(Failure::from_decode(&e)),
             None => {
                 let seconds = report.seconds_decoded + frames as f64 / f64::from(rate.max(1));
@@ -407,13 +404,13 @@ async fn attempt(
         }
     };
     report.seconds_decoded += frames as f64 / f64::from(rate.max(1));
-    report.packets_skipped = decoder.stats().skipped.load(Ordering::Relaxed);
-    report.title.clone_from(&titles.borrow());
-    if report.bitrate.is_none() && report.seconds_decoded > 0.5 {
-        let bits = audio_bytes.load(Ordering::Relaxed) as f64 * 8.0;
-        // Read-ahead makes this an upper bound; good enough to tell 64 from 128 from 320.
-        report.bitrate = Some((bits / report.seconds_decoded / 1000.0).round() as u32);
-    }
+    let stats = decoder.stats();
+    report.packets_skipped = stats.skipped.load(Ordering::Relaxed);
+    report.title = titles.borrow().clone().or(in_stream_title);
+    // What the station announces, else what the stream's own headers say, else what its packets
+    // measure: never bytes over wall time, which counts the server's connect burst.
+    report.bitrate = upstream.icy.bitrate.or_else(|| stats.kbps());
+    report.bitrate_measured = stats.measured_kbps();
     result
 }
 
@@ -431,7 +428,9 @@ pub async fn preflight_all(
         .buffer_unordered(concurrency.max(1));
     while let Some((i, report)) = running.next().await {
         on_done(&report);
-        slots[i] = Some(report);
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(report);
+        }
     }
     slots.into_iter().flatten().collect()
 }

@@ -64,10 +64,10 @@ impl StereoResampler {
         if rate != self.rate {
             self.reset(rate)?;
         }
-        let frames = samples.chunks_exact(channels).map(|f| {
-            let l = f[0];
-            let r = if channels > 1 { f[1] } else { l };
-            (l, r)
+        // Mono is doubled; channels beyond the first two are dropped.
+        let frames = samples.chunks_exact(channels).filter_map(|f| {
+            let (&l, rest) = f.split_first()?;
+            Some((l, rest.first().copied().unwrap_or(l)))
         });
         let Some(resampler) = self.inner.as_mut() else {
             sink.reserve(samples.len() / channels * 2);
@@ -86,19 +86,20 @@ impl StereoResampler {
             for ch in &mut self.out {
                 ch.resize(max_out, 0.0);
             }
+            let [left, right] = &self.pending;
+            let (Some(left), Some(right)) = (left.get(..need), right.get(..need)) else {
+                break;
+            };
             let (used, produced) = resampler
-                .process_into_buffer(
-                    &[&self.pending[0][..need], &self.pending[1][..need]],
-                    &mut self.out,
-                    None,
-                )
+                .process_into_buffer(&[left, right], &mut self.out, None)
                 .map_err(|e| ResampleError::Process(e.to_string()))?;
             for ch in &mut self.pending {
                 ch.drain(..used);
             }
             sink.reserve(produced * 2);
-            for i in 0..produced {
-                sink.extend_from_slice(&[self.out[0][i], self.out[1][i]]);
+            let [left, right] = &self.out;
+            for (&l, &r) in left.iter().zip(right).take(produced) {
+                sink.extend_from_slice(&[l, r]);
             }
         }
         Ok(())

@@ -54,6 +54,8 @@ impl FrameRing {
     }
 
     /// Appends a frame and returns its sequence number. Only the hub task calls this.
+    // INVARIANT: `slot_of` is `seq % capacity`, always a valid slot index.
+    #[allow(clippy::indexing_slicing)]
     pub fn push(&self, data: Bytes) -> u64 {
         // INVARIANT: single writer (the hub task), so a relaxed load of our own counter is exact.
         let seq = self.head.load(Ordering::Relaxed);
@@ -65,6 +67,8 @@ impl FrameRing {
     }
 
     /// Reads the frame with sequence number `seq`.
+    // INVARIANT: `slot_of` is `seq % capacity`, always a valid slot index.
+    #[allow(clippy::indexing_slicing)]
     pub fn read(&self, seq: u64) -> Read {
         let head = self.head();
         if seq >= head {

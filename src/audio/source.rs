@@ -22,8 +22,12 @@ pub struct PcmChunk {
 pub struct StreamFormat {
     /// Codec name as the decoder reports it (`mp3`, `aac`, `vorbis`, …).
     pub codec: String,
-    /// Nominal bitrate in kbit/s, when known (`icy-br`, container metadata).
+    /// kbit/s: announced by the station (`icy-br`), declared by the stream's headers, or measured from
+    /// its packets; never the rate bytes arrived at (a connect burst is many times real time).
     pub bitrate: Option<u32>,
+    /// As decoded, not as announced.
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
     /// Segmented delivery (HLS): audio arrives this much at a time, so the hub keeps a cushion of
     /// whole segments instead of treating each arrival as a burst to trim. `None`: a continuous stream.
     pub segment: Option<Duration>,

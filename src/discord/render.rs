@@ -310,6 +310,12 @@ pub const STOP_ID: &str = "radio:stop";
 /// The Refresh button under the now-playing embed.
 pub const REFRESH_ID: &str = "radio:refresh";
 
+/// `44.1 kHz`, `48 kHz`, `22.05 kHz`.
+fn sample_rate_label(hz: u32) -> String {
+    let khz = format!("{:.2}", f64::from(hz) / 1_000.0);
+    format!("{} kHz", khz.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// What the now-playing embed shows.
 #[derive(Debug, Clone)]
 pub struct NowPlayingCard {
@@ -319,9 +325,11 @@ pub struct NowPlayingCard {
     pub channel: u64,
     pub volume_percent: u16,
     pub since: Option<std::time::SystemTime>,
-    /// Codec and bitrate as the hub measured them (they win over the pack's nominal values).
+    /// Codec, bitrate, rate and channels as the hub decodes them (they win over the pack's values).
     pub codec: Option<String>,
     pub bitrate: Option<u32>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
     pub listeners: Option<usize>,
     /// The upstream is retrying right now.
     pub reconnecting: bool,
@@ -345,6 +353,14 @@ pub fn now_playing(
     }
     if let Some(kbps) = card.bitrate.or(station.bitrate) {
         badges.push(format!("`{kbps} kbps`"));
+    }
+    if let Some(rate) = card.sample_rate {
+        badges.push(format!("`{}`", sample_rate_label(rate)));
+    }
+    match card.channels {
+        Some(1) => badges.push("`mono`".to_owned()),
+        Some(2) => badges.push("`stereo`".to_owned()),
+        _ => {}
     }
     let mut embed = serenity::CreateEmbed::new()
         .author(serenity::CreateEmbedAuthor::new(locales.text(

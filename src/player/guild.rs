@@ -370,12 +370,17 @@ impl GuildTask {
         }
         let snapshot = match (self.session.station(), self.session.channel()) {
             (Some(station), Some(channel)) => {
-                let hub = self
+                // This guild's own hub: another volume preset of the station is another upstream.
+                let gain = crate::audio::manager::gain_preset(
+                    self.session.volume().unwrap_or_default().percent(),
+                );
+                let format = self
                     .shared
                     .hubs
                     .stats()
                     .into_iter()
-                    .find(|h| &h.station == station);
+                    .find(|h| &h.station == station && h.gain_percent == gain)
+                    .and_then(|h| h.format);
                 Some(SessionStatus {
                     station: station.clone(),
                     title: self.session.title().map(str::to_owned),
@@ -387,10 +392,13 @@ impl GuildTask {
                     channel,
                     started_by: self.session.started_by(),
                     playing: self.session.phase() == Phase::Playing,
-                    codec: hub
+                    bitrate: format
                         .as_ref()
-                        .and_then(|h| h.format.as_ref().map(|f| format!("{f:?}"))),
-                    bitrate: self.shared.station(station).and_then(|s| s.bitrate),
+                        .and_then(|f| f.bitrate)
+                        .or_else(|| self.shared.station(station).and_then(|s| s.bitrate)),
+                    sample_rate: format.as_ref().and_then(|f| f.sample_rate),
+                    channels: format.as_ref().and_then(|f| f.channels),
+                    codec: format.map(|f| codec_label(&f.codec)),
                     upstream: self.upstream.clone(),
                 })
             }
@@ -439,6 +447,14 @@ fn spawn_watcher(
             }
         }
     })
+}
+
+/// The badge for a decoder's codec name (`mp3` → `MP3`); unknown names pass through.
+fn codec_label(decoder_name: &str) -> String {
+    crate::core::station::Codec::parse(decoder_name).map_or_else(
+        || decoder_name.to_ascii_uppercase(),
+        |c| c.label().to_owned(),
+    )
 }
 
 fn to_tokio(at: Instant) -> tokio::time::Instant {

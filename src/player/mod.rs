@@ -77,8 +77,11 @@ pub struct SessionStatus {
     /// Who started the session (`None` for resumed 24-7 sessions).
     pub started_by: Option<UserKey>,
     pub playing: bool,
+    /// As the station's hub decodes it (not as the pack says).
     pub codec: Option<String>,
     pub bitrate: Option<u32>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u16>,
     pub upstream: UpstreamHealth,
 }
 

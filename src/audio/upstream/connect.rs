@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use url::Url;
 
 use super::icy::{IcyDemux, IcyHeaders};
+use super::id3;
 use super::playlist::{self, HlsMedia, Playlist};
 use super::ts::{self, TsDemuxer};
 
@@ -345,7 +346,7 @@ fn extension(url: &Url) -> Option<String> {
 }
 
 fn looks_like_html(first: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&first[..first.len().min(256)]).to_ascii_lowercase();
+    let head = String::from_utf8_lossy(first.get(..256).unwrap_or(first)).to_ascii_lowercase();
     let head = head.trim_start();
     head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<?xml")
 }
@@ -573,9 +574,10 @@ async fn fetch_raw(
         if n == 0 {
             return Err(ConnectError::Empty { url: url.clone() });
         }
-        buf.extend_from_slice(&chunk[..n]);
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
     };
-    let (head_bytes, rest) = (&buf[..head_end.0], buf[head_end.1..].to_vec());
+    let head_bytes = buf.get(..head_end.0).unwrap_or_default();
+    let rest = buf.get(head_end.1..).unwrap_or_default().to_vec();
     let head = parse_raw_head(head_bytes).ok_or_else(|| ConnectError::Io {
         url: url.clone(),
         detail: "malformed response head".into(),
@@ -662,6 +664,9 @@ fn open_hls(
         ts: Option<TsDemuxer>,
         /// fMP4: the init segment (`ftyp` + `moov`), sent once before the first media segment.
         init: Option<Url>,
+        /// Titles from timed ID3 (a tag at the start of each packed-audio segment, or a TS
+        /// metadata stream).
+        titles: watch::Sender<Option<String>>,
     }
     /// Live playlists start this many segments before the newest (what players do: a small cushion).
     const LIVE_EDGE_SEGMENTS: usize = 3;
@@ -696,6 +701,7 @@ fn open_hls(
     let hls_stall = options
         .stall_timeout
         .max(Duration::from_secs(media.target_duration.saturating_mul(3)));
+    let (titles_tx, titles) = watch::channel(None);
     let mut state = State {
         client: client.clone(),
         url: url.clone(),
@@ -707,6 +713,7 @@ fn open_hls(
         connect: options.connect_timeout,
         ts: None,
         init: media.init_map.clone(),
+        titles: titles_tx,
     };
     enqueue(&mut state, media, true);
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
@@ -728,14 +735,24 @@ fn open_hls(
                     Ok(Ok(bytes)) if state.ts.is_some() || ts::looks_like_ts(&bytes) => {
                         let demuxer = state.ts.get_or_insert_with(TsDemuxer::default);
                         match demuxer.push(&bytes) {
-                            Ok(audio) => Some((Ok(Bytes::from(audio)), Some(state))),
+                            Ok(audio) => {
+                                let tags = demuxer.take_id3();
+                                publish_title(
+                                    &state.titles,
+                                    tags.iter().filter_map(|t| id3::title(t)),
+                                );
+                                Some((Ok(Bytes::from(audio)), Some(state)))
+                            }
                             Err(e) => Some((
                                 Err(io::Error::other(format!("HLS segment {segment}: {e}"))),
                                 None,
                             )),
                         }
                     }
-                    Ok(Ok(bytes)) => Some((Ok(bytes), Some(state))),
+                    Ok(Ok(bytes)) => {
+                        publish_title(&state.titles, id3::title(&bytes));
+                        Some((Ok(bytes), Some(state)))
+                    }
                     Ok(Err(e)) => Some((
                         Err(io::Error::other(format!("HLS segment {segment}: {e}"))),
                         None,
@@ -800,7 +817,6 @@ fn open_hls(
             }
         }
     });
-    let (_, titles) = watch::channel(None);
     Upstream {
         url,
         status: 200,
@@ -814,6 +830,20 @@ fn open_hls(
         // A live playlist that stops growing would otherwise poll forever without yielding a byte.
         audio: with_stall_timeout(stream, hls_stall),
         titles,
+    }
+}
+
+/// Publishes the last of `titles` when it differs from the current one (a segment repeats its song's
+/// tag; watchers wake only on a change).
+fn publish_title(tx: &watch::Sender<Option<String>>, titles: impl IntoIterator<Item = String>) {
+    if let Some(title) = titles.into_iter().last() {
+        tx.send_if_modified(|current| {
+            if current.as_ref() == Some(&title) {
+                return false;
+            }
+            *current = Some(title);
+            true
+        });
     }
 }
 

@@ -97,17 +97,16 @@ pub fn decode_text(raw: &[u8]) -> String {
 /// An empty title is `None`: stations send `StreamTitle='';` between songs or during ads.
 pub fn parse_stream_title(raw: &[u8]) -> Option<String> {
     const KEY: &str = "StreamTitle='";
-    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    let text = decode_text(&raw[..end]);
-    let start = text.find(KEY)? + KEY.len();
-    let rest = &text[start..];
+    let text = raw.split(|&b| b == 0).next().unwrap_or_default();
+    let text = decode_text(text);
+    let (_, rest) = text.split_once(KEY)?;
     // Titles may contain "'": cut at the "';" that starts the next key, else at the last "';", else the end.
-    let stop = rest
-        .find("';Stream")
-        .or_else(|| rest.rfind("';"))
-        .or_else(|| rest.rfind('\''))
-        .unwrap_or(rest.len());
-    let title = rest[..stop].trim();
+    let title = rest
+        .split_once("';Stream")
+        .or_else(|| rest.rsplit_once("';"))
+        .or_else(|| rest.rsplit_once('\''))
+        .map_or(rest, |(title, _)| title)
+        .trim();
     (!title.is_empty()).then(|| title.to_owned())
 }
 
@@ -150,8 +149,9 @@ impl IcyDemux {
             match self.state {
                 State::Audio(left) => {
                     let n = left.min(chunk.len());
-                    audio.extend_from_slice(&chunk[..n]);
-                    chunk = &chunk[n..];
+                    let (bytes, rest) = chunk.split_at(n);
+                    audio.extend_from_slice(bytes);
+                    chunk = rest;
                     self.state = if n == left {
                         State::Length
                     } else {
@@ -159,8 +159,11 @@ impl IcyDemux {
                     };
                 }
                 State::Length => {
-                    let len = usize::from(chunk[0]) * 16;
-                    chunk = &chunk[1..];
+                    let Some((&length, rest)) = chunk.split_first() else {
+                        break;
+                    };
+                    let len = usize::from(length) * 16;
+                    chunk = rest;
                     self.blocks += 1;
                     self.meta.clear();
                     self.state = if len == 0 {
@@ -171,8 +174,9 @@ impl IcyDemux {
                 }
                 State::Meta(left) => {
                     let n = left.min(chunk.len());
-                    self.meta.extend_from_slice(&chunk[..n]);
-                    chunk = &chunk[n..];
+                    let (bytes, rest) = chunk.split_at(n);
+                    self.meta.extend_from_slice(bytes);
+                    chunk = rest;
                     if n == left {
                         if let Some(title) = parse_stream_title(&self.meta) {
                             titles.push(title);

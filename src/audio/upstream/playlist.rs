@@ -78,12 +78,21 @@ pub fn detect(content_type: Option<&str>, url: &Url, body_start: &[u8]) -> Optio
         }
         _ => {}
     }
-    let head = String::from_utf8_lossy(&body_start[..body_start.len().min(512)]);
-    let head = head.trim_start_matches('\u{feff}').trim_start();
-    if head.len() >= 10 && head[..10].eq_ignore_ascii_case("[playlist]") {
+    // Bytes, not text: an Icecast connect burst starts mid-frame, so the head is arbitrary binary and a
+    // lossy UTF-8 view of it has multi-byte U+FFFDs where a byte index would split a char.
+    let head = body_start
+        .get(..body_start.len().min(512))
+        .unwrap_or(body_start);
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let head = head.trim_ascii_start();
+    if head
+        .get(..10)
+        .is_some_and(|h| h.eq_ignore_ascii_case(b"[playlist]"))
+    {
         return Some(PlaylistKind::Pls);
     }
-    if head.starts_with("#EXTM3U") {
+
+    if head.starts_with(b"#EXTM3U") {
         return Some(PlaylistKind::M3u);
     }
     // An audio content type wins over the extension: `stream.m3u` answering `audio/mpeg` is audio.
@@ -99,7 +108,7 @@ pub fn detect(content_type: Option<&str>, url: &Url, body_start: &[u8]) -> Optio
     }
     if matches!(extension.as_deref(), Some("m3u" | "m3u8")) {
         // A bare `http://…` line list without #EXTM3U still counts when the URL says so.
-        if head.starts_with("http://") || head.starts_with("https://") || head.starts_with('#') {
+        if head.starts_with(b"http://") || head.starts_with(b"https://") || head.starts_with(b"#") {
             return Some(PlaylistKind::M3u);
         }
     }
@@ -135,10 +144,11 @@ fn parse_pls(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
         .filter_map(|line| {
             let (key, value) = line.split_once('=')?;
             let key = key.trim();
-            let n = key
-                .get(..4)
-                .filter(|k| k.eq_ignore_ascii_case("file"))
-                .and_then(|_| key[4..].parse::<u32>().ok())?;
+            let (field, n) = key.split_at_checked(4)?;
+            let n = n
+                .parse::<u32>()
+                .ok()
+                .filter(|_| field.eq_ignore_ascii_case("file"))?;
             Some((n, resolve(base, value)?))
         })
         .collect();
@@ -233,9 +243,8 @@ fn attribute(attrs: &str, key: &str) -> Option<String> {
     while !rest.is_empty() {
         let (name, after) = rest.split_once('=')?;
         let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            let next = quoted[end + 1..].trim_start_matches(',');
-            (&quoted[..end], next)
+            let (value, next) = quoted.split_once('"')?;
+            (value, next.trim_start_matches(','))
         } else {
             match after.split_once(',') {
                 Some((v, n)) => (v, n),
@@ -394,5 +403,33 @@ mod tests {
     ) {
         let url = Url::parse(url).expect("url");
         assert_eq!(detect(ct, &url, body), expected);
+    }
+
+    /// Regression: `stations check` panicked (exit 101) on real Icecast MP3/AAC connections. The connect
+    /// burst starts mid-frame; `detect` sliced `head[..10]` of a lossy UTF-8 string, and byte 10 fell
+    /// inside a U+FFFD.
+    #[test]
+    fn detect_never_panics_on_a_binary_burst_that_starts_mid_frame() {
+        let url = Url::parse("http://a/live").expect("url");
+        // 0xff bytes become three-byte U+FFFDs in a lossy view: byte 10 lands inside one.
+        let burst = [
+            0x20, 0x20, 0x20, 0xff, 0xfb, 0x90, 0x64, 0xff, 0xff, 0xc4, 0x00, 0x00,
+        ];
+        assert_eq!(detect(None, &url, &burst), None);
+        assert_eq!(detect(Some("audio/aac"), &url, &burst), None);
+        let mut rng = fastrand::Rng::with_seed(13);
+        for len in 0..600 {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            for ct in [None, Some("audio/mpeg"), Some("text/plain")] {
+                let _ = detect(ct, &url, &bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn detect_sees_a_pls_after_a_bom_and_blank_lines() {
+        let url = Url::parse("http://a/x").expect("url");
+        let body = b"\xef\xbb\xbf\r\n  [Playlist]\r\nFile1=http://b/";
+        assert_eq!(detect(None, &url, body), Some(PlaylistKind::Pls));
     }
 }

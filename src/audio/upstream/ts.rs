@@ -14,6 +14,10 @@ const SYNC: u8 = 0x47;
 const AAC_ADTS: u8 = 0x0F;
 const MPEG1_AUDIO: u8 = 0x03;
 const MPEG2_AUDIO: u8 = 0x04;
+/// Metadata carried in PES packets: HLS timed ID3 (Apple's "Timed Metadata for HTTP Live Streaming").
+const METADATA_PES: u8 = 0x15;
+/// Largest ID3 tag kept from one metadata PES: titles are small, a station's cover art is not ours.
+const MAX_ID3: usize = 64 * 1024;
 
 /// Why a segment could not be demuxed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,11 +33,10 @@ pub enum TsError {
 /// Whether `data` looks like a transport stream (sync bytes where packets start).
 pub fn looks_like_ts(data: &[u8]) -> bool {
     data.len() >= PACKET
-        && data[0] == SYNC
         && data
             .chunks(PACKET)
             .take(4)
-            .all(|p| p.len() < PACKET || p[0] == SYNC)
+            .all(|p| p.len() < PACKET || p.first() == Some(&SYNC))
 }
 
 /// The demuxer's memory between segments.
@@ -46,6 +49,10 @@ pub struct TsDemuxer {
     seen_types: Vec<u8>,
     /// Inside the current PES packet, bytes of its header still to skip (headers may span packets).
     pes_header_left: usize,
+    /// The timed-ID3 metadata stream, its tag being collected, and tags complete in this segment.
+    id3_pid: Option<u16>,
+    id3_partial: Vec<u8>,
+    id3_done: Vec<Vec<u8>>,
 }
 
 impl TsDemuxer {
@@ -58,6 +65,11 @@ impl TsDemuxer {
         }
     }
 
+    /// The timed-ID3 tags of the segments pushed since the last call (the one still being collected stays).
+    pub fn take_id3(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.id3_done)
+    }
+
     /// Demuxes one segment (whole packets; a trailing partial packet is ignored) into audio bytes.
     pub fn push(&mut self, data: &[u8]) -> Result<Vec<u8>, TsError> {
         if !looks_like_ts(data) {
@@ -65,11 +77,11 @@ impl TsDemuxer {
         }
         let mut audio = Vec::with_capacity(data.len());
         for packet in data.chunks_exact(PACKET) {
-            if packet[0] != SYNC {
+            match <&[u8; PACKET]>::try_from(packet) {
+                Ok(packet) if packet[0] == SYNC => self.packet(packet, &mut audio),
                 // Lost sync inside a segment: skip the packet rather than misread payload as headers.
-                continue;
+                _ => {}
             }
-            self.packet(packet, &mut audio);
         }
         if self.audio_pid.is_none() {
             return Err(TsError::NoAudio(self.seen_types.clone()));
@@ -77,7 +89,7 @@ impl TsDemuxer {
         Ok(audio)
     }
 
-    fn packet(&mut self, packet: &[u8], audio: &mut Vec<u8>) {
+    fn packet(&mut self, packet: &[u8; PACKET], audio: &mut Vec<u8>) {
         let start = packet[1] & 0x40 != 0;
         let pid = (u16::from(packet[1] & 0x1F) << 8) | u16::from(packet[2]);
         let control = (packet[3] >> 4) & 0x3;
@@ -85,10 +97,13 @@ impl TsDemuxer {
         if control & 0x2 != 0 {
             at += 1 + usize::from(packet[4]);
         }
-        if control & 0x1 == 0 || at >= PACKET {
+        if control & 0x1 == 0 {
             return;
         }
-        let payload = &packet[at..];
+        // An adaptation field that claims the whole packet leaves no payload.
+        let Some(payload) = packet.get(at..).filter(|p| !p.is_empty()) else {
+            return;
+        };
         if pid == 0 {
             if start {
                 self.pat(payload);
@@ -99,6 +114,32 @@ impl TsDemuxer {
             }
         } else if Some(pid) == self.audio_pid {
             self.pes(payload, start, audio);
+        } else if Some(pid) == self.id3_pid {
+            self.metadata(payload, start);
+        }
+    }
+
+    /// Collects one timed-ID3 PES (a tag may span packets); a new PES completes the previous one.
+    fn metadata(&mut self, payload: &[u8], start: bool) {
+        let body = if start {
+            if !self.id3_partial.is_empty() {
+                self.id3_done.push(std::mem::take(&mut self.id3_partial));
+            }
+            match payload {
+                [0, 0, 1, _, _, _, _, _, header_len, ..] => payload
+                    .get(9 + usize::from(*header_len)..)
+                    .unwrap_or_default(),
+                _ => return,
+            }
+        } else {
+            payload
+        };
+        let room = MAX_ID3.saturating_sub(self.id3_partial.len());
+        self.id3_partial
+            .extend_from_slice(body.get(..room.min(body.len())).unwrap_or_default());
+        // A complete tag need not wait for the next PES to start.
+        if super::id3::tag_len(&self.id3_partial).is_some_and(|len| self.id3_partial.len() >= len) {
+            self.id3_done.push(std::mem::take(&mut self.id3_partial));
         }
     }
 
@@ -118,9 +159,11 @@ impl TsDemuxer {
         };
         // table id, length (2), transport stream id (2), version, section numbers (2): 8 bytes.
         for entry in section.get(8..).unwrap_or_default().chunks_exact(4) {
-            let program = u16::from_be_bytes([entry[0], entry[1]]);
-            if program != 0 {
-                self.pmt_pid = Some((u16::from(entry[2] & 0x1F) << 8) | u16::from(entry[3]));
+            let &[p0, p1, pid_hi, pid_lo] = entry else {
+                continue;
+            };
+            if u16::from_be_bytes([p0, p1]) != 0 {
+                self.pmt_pid = Some((u16::from(pid_hi & 0x1F) << 8) | u16::from(pid_lo));
                 return;
             }
         }
@@ -130,25 +173,28 @@ impl TsDemuxer {
         let Some(section) = Self::section(payload) else {
             return;
         };
-        if section.len() < 12 {
+        // Table id, length (2), program (2), version, section numbers (2), PCR PID (2), info length (2).
+        let Some(&[.., info_hi, info_lo]) = section.get(..12) else {
             return;
-        }
-        let info = (usize::from(section[10] & 0x0F) << 8) | usize::from(section[11]);
+        };
+        let info = (usize::from(info_hi & 0x0F) << 8) | usize::from(info_lo);
         let mut streams = section.get(12 + info..).unwrap_or_default();
-        while streams.len() >= 5 {
-            let stream_type = streams[0];
-            let pid = (u16::from(streams[1] & 0x1F) << 8) | u16::from(streams[2]);
-            let es_info = (usize::from(streams[3] & 0x0F) << 8) | usize::from(streams[4]);
+        let mut audio_found = false;
+        while let Some(&[stream_type, pid_hi, pid_lo, es_hi, es_lo]) = streams.get(..5) {
+            let pid = (u16::from(pid_hi & 0x1F) << 8) | u16::from(pid_lo);
+            let es_info = (usize::from(es_hi & 0x0F) << 8) | usize::from(es_lo);
             if !self.seen_types.contains(&stream_type) {
                 self.seen_types.push(stream_type);
             }
-            if matches!(stream_type, AAC_ADTS | MPEG1_AUDIO | MPEG2_AUDIO) {
+            if matches!(stream_type, AAC_ADTS | MPEG1_AUDIO | MPEG2_AUDIO) && !audio_found {
                 if self.audio_pid != Some(pid) {
                     self.pes_header_left = 0;
                 }
                 self.audio_pid = Some(pid);
                 self.stream_type = Some(stream_type);
-                return;
+                audio_found = true;
+            } else if stream_type == METADATA_PES && self.id3_pid.is_none() {
+                self.id3_pid = Some(pid);
             }
             streams = streams.get(5 + es_info..).unwrap_or_default();
         }
@@ -158,21 +204,23 @@ impl TsDemuxer {
         let mut payload = payload;
         if start {
             // 00 00 01, stream id, length (2), flags (2), header data length.
-            if payload.len() < 9 || payload[..3] != [0, 0, 1] {
+            let [0, 0, 1, _, _, _, _, _, header_len, ..] = *payload else {
                 self.pes_header_left = 0;
                 return;
-            }
-            self.pes_header_left = 9 + usize::from(payload[8]);
+            };
+            self.pes_header_left = 9 + usize::from(header_len);
         }
         let skip = self.pes_header_left.min(payload.len());
         self.pes_header_left -= skip;
-        payload = &payload[skip..];
+        payload = payload.get(skip..).unwrap_or_default();
         audio.extend_from_slice(payload);
     }
 }
 
 /// Wraps an elementary audio stream into a transport stream (PAT, PMT, PES packets of `frame_bytes`):
 /// what an HLS packager does. For tests here and in `tests/`; also documents the layout this demuxer reads.
+// A fixture builder: every index is into buffers it sized itself, never into station bytes.
+#[allow(clippy::indexing_slicing)]
 pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> {
     const PMT_PID: u16 = 0x1000;
     const AUDIO_PID: u16 = 0x0101;

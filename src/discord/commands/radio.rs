@@ -507,6 +507,8 @@ pub fn card_for(data: &Data, guild: GuildKey) -> Option<render::NowPlayingCard> 
         since: Some(status.since),
         codec: status.codec.clone(),
         bitrate: status.bitrate,
+        sample_rate: status.sample_rate,
+        channels: status.channels,
         listeners,
         reconnecting: matches!(status.upstream, UpstreamHealth::Retrying { .. }),
     })
@@ -529,6 +531,8 @@ fn card_after_play(
             since: Some(std::time::SystemTime::now()),
             codec: None,
             bitrate: None,
+            sample_rate: None,
+            channels: None,
             listeners: None,
             reconnecting: false,
         })
