@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use common::icecast::{ENCODINGS, Encoding, Feeder, Icecast, LiqFormat, Liquidsoap};
@@ -15,6 +16,8 @@ use serde_json::Value;
 
 const VOICE_TIMEOUT: Duration = Duration::from_secs(40);
 const LIVE: Duration = Duration::from_secs(15);
+/// The liquidsoap Vorbis mount whose songs change.
+const SONGS_MOUNT: &str = "songs.ogg";
 /// How long Icecast stays down in the outage test.
 const OUTAGE: Duration = Duration::from_secs(10);
 
@@ -47,9 +50,10 @@ fn pack(stations: &[(&str, String)]) -> Pack {
     std::fs::create_dir_all(&data).expect("mkdir");
     let mut text = String::new();
     for (name, url) in stations {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "[[station]]\nname = \"{name}\"\nurls = [\"{url}\"]\ntags = [\"test\"]\n\n"
-        ));
+        );
     }
     std::fs::write(dir.join("real.toml"), text).expect("write pack");
     Pack {
@@ -212,15 +216,19 @@ async fn ogg_vorbis_song_changes_reach_radio_info() {
     ) {
         return;
     }
-    const MOUNT: &str = "songs.ogg";
     let (icecast, liquidsoap, first) = blocking(|| {
         let icecast = Icecast::start();
-        let liquidsoap = Liquidsoap::start(&icecast, &[(MOUNT, LiqFormat::Vorbis)], 5.0);
-        let first = icecast.wait_title(MOUNT, LIVE, |t| t.contains("Song "), || liquidsoap.log());
+        let liquidsoap = Liquidsoap::start(&icecast, &[(SONGS_MOUNT, LiqFormat::Vorbis)], 5.0);
+        let first = icecast.wait_title(
+            SONGS_MOUNT,
+            LIVE,
+            |t| t.contains("Song "),
+            || liquidsoap.log(),
+        );
         (icecast, liquidsoap, first)
     })
     .await;
-    let pack = pack(&[("Icecast Vorbis", icecast.url(MOUNT))]);
+    let pack = pack(&[("Icecast Vorbis", icecast.url(SONGS_MOUNT))]);
     let d = FakeDiscord::start().await;
     let bot = spawn(&d, &pack);
     d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
@@ -234,12 +242,13 @@ async fn ogg_vorbis_song_changes_reach_radio_info() {
     // Songs change every 5 s at the source. `/radio info` must show one, then a different one, each within
     // a song's length of Icecast announcing it (asked twice a second; there is no event to wait on).
     let mut seen: Vec<String> = Vec::new();
+    let mut shown = String::new();
     let deadline = Instant::now() + Duration::from_secs(25);
     while Instant::now() < deadline {
-        let shown = info_title(&d).await.unwrap_or_default();
+        shown = info_title(&d).await.unwrap_or_default();
         if shown.contains("Song ") && seen.last() != Some(&shown) {
             eprintln!("measure: /radio info shows {shown:?} (Icecast started with {first:?})");
-            seen.push(shown);
+            seen.push(shown.clone());
             if seen.len() >= 2 {
                 break;
             }
@@ -248,7 +257,7 @@ async fn ogg_vorbis_song_changes_reach_radio_info() {
     }
     let last_at_icecast = blocking(move || {
         let title = icecast
-            .source(MOUNT)
+            .source(SONGS_MOUNT)
             .and_then(|s| s["title"].as_str().map(str::to_owned));
         drop(liquidsoap);
         drop(icecast);
@@ -257,8 +266,8 @@ async fn ogg_vorbis_song_changes_reach_radio_info() {
     .await;
     assert!(
         seen.len() >= 2,
-        "/radio info never showed two different song titles in 25 s: saw {seen:?}; Icecast's title is now \
-         {last_at_icecast:?}\nbot log:\n{}",
+        "/radio info never showed two different song titles in 25 s: saw {seen:?}, last {shown:?}; Icecast's \
+         title is now {last_at_icecast:?}\nbot log:\n{}",
         bot.logs().join("\n")
     );
     drop(bot);

@@ -83,7 +83,7 @@ impl Icecast {
     }
 
     /// Starts Icecast again on the same port (listeners reconnect to the same URL). The port may sit in
-    /// TIME_WAIT or be briefly taken: retried until [`STARTUP`] runs out.
+    /// `TIME_WAIT` or be briefly taken: retried until [`STARTUP`] runs out.
     pub fn start_again(&mut self) {
         self.stop();
         let deadline = std::time::Instant::now() + STARTUP;

@@ -2,6 +2,7 @@
 //! when one is missing), a free 127.0.0.1 port, a bounded HTTP GET for status pages, and a `wait_until`
 //! that polls with a deadline instead of sleeping.
 
+use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -78,10 +79,11 @@ pub fn http_get(
     sock.set_write_timeout(Some(timeout))?;
     let mut request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
     if let Some(auth) = auth {
-        request.push_str(&format!(
+        let _ = write!(
+            request,
             "Authorization: Basic {}\r\n",
             base64(auth.as_bytes())
-        ));
+        );
     }
     request.push_str("\r\n");
     sock.write_all(request.as_bytes())?;
@@ -152,7 +154,7 @@ pub fn url_encode(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            let _ = write!(out, "%{byte:02X}");
         }
     }
     out
