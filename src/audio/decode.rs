@@ -19,7 +19,7 @@ use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::{MetadataOptions, StandardTagKey, Tag};
-use symphonia::core::probe::Hint;
+use symphonia::core::probe::{Hint, Probe};
 use tokio::sync::mpsc;
 
 use super::upstream::ByteStream;
@@ -138,35 +138,73 @@ pub struct FormatHint {
     pub extension: Option<String>,
 }
 
+/// The container (or elementary framing) of a stream, which picks the one demuxer that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    /// AAC in ADTS frames.
+    Adts,
+    /// MPEG-1/2 audio frames (MP3, MP2).
+    MpegAudio,
+    Ogg,
+    Flac,
+    /// MP4 / fragmented MP4 (HLS fMP4 segments after their init segment).
+    Mp4,
+    Wav,
+}
+
+impl Container {
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "audio/mpeg" | "audio/mp3" | "audio/mpeg3" | "audio/x-mpeg" | "mp3" | "mp2"
+            | "mpga" => Self::MpegAudio,
+            "audio/aac" | "audio/aacp" | "audio/x-aac" | "aac" | "adts" => Self::Adts,
+            "audio/ogg" | "application/ogg" | "audio/opus" | "audio/vorbis" | "ogg" | "oga"
+            | "opus" => Self::Ogg,
+            "audio/flac" | "audio/x-flac" | "flac" => Self::Flac,
+            "audio/mp4" | "audio/x-m4a" | "m4a" | "mp4" | "m4s" | "cmfa" => Self::Mp4,
+            "audio/wav" | "audio/x-wav" | "audio/wave" | "wav" => Self::Wav,
+            _ => return None,
+        })
+    }
+
+    /// A probe that knows only this container: symphonia 0.5's probe ignores hints and takes the first
+    /// marker of any format it finds, so an ADTS stream joined mid-frame was read as MP3 (a false
+    /// MPEG sync inside AAC data) and never decoded.
+    fn probe(self) -> Probe {
+        use symphonia::default::formats::{
+            AdtsReader, FlacReader, IsoMp4Reader, MpaReader, OggReader, WavReader,
+        };
+        let mut probe = Probe::default();
+        match self {
+            Self::Adts => probe.register_all::<AdtsReader>(),
+            Self::MpegAudio => probe.register_all::<MpaReader>(),
+            Self::Ogg => probe.register_all::<OggReader>(),
+            Self::Flac => probe.register_all::<FlacReader>(),
+            Self::Mp4 => probe.register_all::<IsoMp4Reader>(),
+            Self::Wav => probe.register_all::<WavReader>(),
+        }
+        probe
+    }
+}
+
 impl FormatHint {
-    fn to_hint(&self) -> Hint {
-        let mut hint = Hint::new();
-        if let Some(mime) = &self.mime {
-            let mime = mime
-                .split(';')
+    /// What the content type says, else what the URL's extension says. Only a hint: headerless MPEG
+    /// framings are told apart by their frame headers ([`sniff_framing`]).
+    fn container(&self) -> Option<Container> {
+        let mime = self.mime.as_ref().map(|mime| {
+            mime.split(';')
                 .next()
                 .unwrap_or_default()
                 .trim()
-                .to_ascii_lowercase();
-            // Stations send many spellings; map them onto the extensions symphonia's probe knows.
-            let ext = match mime.as_str() {
-                "audio/mpeg" | "audio/mp3" | "audio/mpeg3" | "audio/x-mpeg" => Some("mp3"),
-                "audio/aac" | "audio/aacp" | "audio/x-aac" => Some("aac"),
-                "audio/ogg" | "application/ogg" | "audio/opus" | "audio/vorbis" => Some("ogg"),
-                "audio/flac" | "audio/x-flac" => Some("flac"),
-                "audio/mp4" | "audio/x-m4a" => Some("m4a"),
-                "audio/wav" | "audio/x-wav" | "audio/wave" => Some("wav"),
-                _ => None,
-            };
-            if let Some(ext) = ext {
-                hint.with_extension(ext);
-            }
-            hint.mime_type(&mime);
-        }
-        if let Some(ext) = &self.extension {
-            hint.with_extension(ext);
-        }
-        hint
+                .to_ascii_lowercase()
+        });
+        mime.as_deref().and_then(Container::from_name).or_else(|| {
+            self.extension
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+                .and_then(Container::from_name)
+        })
     }
 }
 
@@ -198,14 +236,15 @@ impl StreamDecoder {
                 }
             }
         });
-        let hint = hint.to_hint();
+        let container = hint.container();
         let thread_stats = Arc::clone(&stats);
         tokio::task::spawn_blocking(move || {
             let reader = ChannelReader {
                 rx: bytes_rx,
                 current: Bytes::new(),
+                pending_error: None,
             };
-            if let Err(e) = decode_loop(reader, &hint, &events_tx, &thread_stats) {
+            if let Err(e) = decode_loop(reader, container, &events_tx, &thread_stats) {
                 let _ = events_tx.blocking_send(Err(e));
             }
         });
@@ -230,10 +269,17 @@ impl StreamDecoder {
 struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
+    /// An input error met while reading ahead, returned once `current` is used up.
+    pending_error: Option<io::Error>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.current.is_empty()
+            && let Some(e) = self.pending_error.take()
+        {
+            return Err(e);
+        }
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
@@ -245,6 +291,32 @@ impl Read for ChannelReader {
         let (filled, _) = buf.split_at_mut(n);
         filled.copy_from_slice(&self.current.split_to(n));
         Ok(n)
+    }
+}
+
+/// Most bytes read ahead to tell ADTS from MPEG audio (a few frames suffice; a burst brings far more).
+const SNIFF_BYTES: usize = 32 * 1024;
+
+impl ChannelReader {
+    /// Reads ahead until a chain of ADTS or MPEG audio frames shows which framing this is, and keeps
+    /// what it read for the demuxer. `None`: neither within [`SNIFF_BYTES`] (or the input ended).
+    fn sniff_framing(&mut self) -> Option<Container> {
+        let mut seen = bytes::BytesMut::from(self.current.as_ref());
+        let mut found = sniff_framing(&seen);
+        while found.is_none() && seen.len() < SNIFF_BYTES {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => seen.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    // Hand the error to the demuxer after the bytes before it.
+                    self.pending_error = Some(e);
+                    break;
+                }
+                None => break,
+            }
+            found = sniff_framing(&seen);
+        }
+        self.current = seen.freeze();
+        found
     }
 }
 
@@ -444,16 +516,25 @@ fn open_track(
     ))
 }
 
-fn decode_loop(
-    reader: ChannelReader,
-    hint: &Hint,
-    events: &mpsc::Sender<Result<DecodeEvent, DecodeError>>,
-    stats: &DecodeStats,
-) -> Result<(), DecodeError> {
+/// Probes the stream with the one demuxer its framing or hint names (all of them when neither says).
+fn open_format(
+    mut reader: ChannelReader,
+    hinted: Option<Container>,
+) -> Result<Box<dyn FormatReader>, DecodeError> {
+    // ADTS and MPEG audio have no stream header and share the 0xFFF sync: their frame chains decide,
+    // whatever the content type claims (stations label AAC as audio/mpeg and the reverse).
+    let container = match hinted {
+        None | Some(Container::Adts | Container::MpegAudio) => reader.sniff_framing().or(hinted),
+        other => other,
+    };
     let stream = MediaSourceStream::new(Box::new(reader), MediaSourceStreamOptions::default());
-    let probed = symphonia::default::get_probe()
+    let restricted = container.map(Container::probe);
+    let probe = restricted
+        .as_ref()
+        .unwrap_or_else(|| symphonia::default::get_probe());
+    let probed = probe
         .format(
-            hint,
+            &Hint::new(),
             stream,
             &FormatOptions::default(),
             &MetadataOptions::default(),
@@ -462,7 +543,16 @@ fn decode_loop(
             SymphoniaError::IoError(io) => read_error(&io),
             other => DecodeError::Probe(other.to_string()),
         })?;
-    let mut format = probed.format;
+    Ok(probed.format)
+}
+
+fn decode_loop(
+    reader: ChannelReader,
+    hinted: Option<Container>,
+    events: &mpsc::Sender<Result<DecodeEvent, DecodeError>>,
+    stats: &DecodeStats,
+) -> Result<(), DecodeError> {
+    let mut format = open_format(reader, hinted)?;
     let (mut track_id, mut track, mut codec) = open_track(format.as_ref(), stats)?;
     let mut announced: Option<StreamInfo> = None;
     let mut consecutive_errors = 0u64;
@@ -550,6 +640,76 @@ fn decode_loop(
             return Ok(());
         }
     }
+}
+
+/// Frame headers in a row, each where the previous frame's length says, that identify a framing.
+const SNIFF_CHAIN: usize = 4;
+
+/// ADTS or MPEG audio: the framing whose frames first form a chain of [`SNIFF_CHAIN`] headers, each
+/// where the previous frame's length says (one header-like pair of bytes inside audio data is common;
+/// four in a row at the right distances is not).
+fn sniff_framing(data: &[u8]) -> Option<Container> {
+    let chained = |start: usize, frame_len: fn(&[u8]) -> Option<usize>| {
+        let mut at = start;
+        for _ in 0..SNIFF_CHAIN {
+            match data.get(at..).and_then(frame_len) {
+                Some(len) => at += len,
+                None => return false,
+            }
+        }
+        true
+    };
+    (0..data.len()).find_map(|start| {
+        if data.get(start) != Some(&0xff) {
+            None
+        } else if chained(start, adts_frame_len) {
+            Some(Container::Adts)
+        } else if chained(start, mpeg_frame_len) {
+            Some(Container::MpegAudio)
+        } else {
+            None
+        }
+    })
+}
+
+/// Length of the ADTS frame whose header starts `data` (sync 0xFFF, layer 0, a valid rate index).
+fn adts_frame_len(data: &[u8]) -> Option<usize> {
+    let [0xff, b1, b2, b3, b4, b5, ..] = *data else {
+        return None;
+    };
+    if b1 & 0xf6 != 0xf0 || (b2 >> 2) & 0x0f > 12 {
+        return None;
+    }
+    let len = (usize::from(b3 & 0x03) << 11) | (usize::from(b4) << 3) | usize::from(b5 >> 5);
+    let header = if b1 & 0x01 == 0 { 9 } else { 7 };
+    (len > header).then_some(len)
+}
+
+/// Length of the MPEG audio frame whose header starts `data`.
+fn mpeg_frame_len(data: &[u8]) -> Option<usize> {
+    const RATES: [[u32; 3]; 4] = [
+        [11_025, 12_000, 8_000],  // MPEG-2.5
+        [0, 0, 0],                // reserved
+        [22_050, 24_000, 16_000], // MPEG-2
+        [44_100, 48_000, 32_000], // MPEG-1
+    ];
+    let kbps = mpeg_frame_kbps(data)?;
+    let [_, b1, b2, ..] = *data else {
+        return None;
+    };
+    let version = usize::from((b1 >> 3) & 0b11);
+    let rate = *RATES.get(version)?.get(usize::from((b2 >> 2) & 0b11))?;
+    if rate == 0 {
+        return None;
+    }
+    let padding = u32::from((b2 >> 1) & 1);
+    let bits = kbps * 1_000;
+    let len = match ((b1 >> 1) & 0b11, version) {
+        (3, _) => (12 * bits / rate + padding) * 4, // Layer I
+        (1, 0 | 2) => 72 * bits / rate + padding,   // Layer III, MPEG-2/2.5
+        _ => 144 * bits / rate + padding,           // Layer II, Layer III MPEG-1
+    };
+    usize::try_from(len).ok().filter(|&len| len > 4)
 }
 
 /// Longest in-stream title we pass on: Vorbis comments may be megabytes; a title is a line.
@@ -722,6 +882,50 @@ mod tests {
             title_from_tags(&huge).map(|t| t.chars().count()),
             Some(MAX_TITLE_CHARS)
         );
+    }
+
+    fn adts_frame(len: usize) -> Vec<u8> {
+        // MPEG-4 AAC-LC, 44.1 kHz, stereo, no CRC; the payload holds a false MP3 header.
+        let mut frame = vec![
+            0xff,
+            0xf1,
+            0x50,
+            0x80 | ((len >> 11) as u8 & 0x03),
+            (len >> 3) as u8,
+            ((len as u8 & 0x07) << 5) | 0x1f,
+            0xfc,
+        ];
+        frame.extend_from_slice(&[0xff, 0xfb, 0x90, 0x64]);
+        frame.resize(len, 0x21);
+        frame
+    }
+
+    /// Regression: an Icecast AAC mount joined mid-frame was probed as MP3 (symphonia 0.5 takes the
+    /// first marker of any format) and `stations check` timed out in 1 of 5 runs.
+    #[test]
+    fn adts_joined_mid_frame_is_not_taken_for_mp3() {
+        let mut burst = vec![0x33, 0x00, 0xff, 0xfb, 0x90, 0x64, 0x10, 0x20];
+        for len in [371, 380, 366, 402, 371] {
+            burst.extend(adts_frame(len));
+        }
+        assert_eq!(sniff_framing(&burst), Some(Container::Adts));
+    }
+
+    #[test]
+    fn mp3_frames_are_told_by_their_chain() {
+        // 128 kbit/s at 44.1 kHz, no padding: 417-byte frames.
+        let mut frame = vec![0xff, 0xfb, 0x90, 0x64];
+        frame.resize(417, 0x55);
+        assert_eq!(mpeg_frame_len(&frame), Some(417));
+        let mut stream = vec![0x12, 0x34, 0xff, 0xf1];
+        for _ in 0..5 {
+            stream.extend_from_slice(&frame);
+        }
+        assert_eq!(sniff_framing(&stream), Some(Container::MpegAudio));
+        assert_eq!(sniff_framing(b"OggS\x00\x02 not mpeg at all"), None);
+        let mut rng = fastrand::Rng::with_seed(21);
+        let noise: Vec<u8> = (0..20_000).map(|_| rng.u8(..)).collect();
+        assert_eq!(sniff_framing(&noise), None, "random bytes form no chain");
     }
 
     #[test]
