@@ -341,6 +341,39 @@ impl Config {
     }
 }
 
+/// The key whose value is the bot token: its value is never quoted, whatever is wrong with it.
+const TOKEN_PATH: [&str; 2] = ["discord", "token"];
+
+/// What is wrong, without echoing what the file says. A TOML syntax error quotes the offending source
+/// line under a `N |` gutter, and a type error quotes the value: either can be the token (`token = abc`
+/// unquoted, or an unterminated string), so excerpts are dropped and the token's value is never shown.
+fn describe_kind(path: &[String], kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    if path.iter().map(String::as_str).eq(TOKEN_PATH) {
+        return match kind {
+            Kind::InvalidType(_, expected) => {
+                format!("the value (not shown: it is the token) is not {expected}")
+            }
+            _ => "the value (not shown: it is the token) is not a valid token".to_owned(),
+        };
+    }
+    let text = kind.to_string();
+    let without_excerpt: Vec<&str> = text.lines().filter(|l| !is_source_excerpt(l)).collect();
+    without_excerpt
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A line of a parser's source excerpt: `  |`, `2 | token = abc`, `  |         ^`.
+fn is_source_excerpt(line: &str) -> bool {
+    line.trim_start()
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .trim_start()
+        .starts_with('|')
+}
+
 /// figment's own messages already carry the key path and expectation; add where the value came from.
 fn render_figment_error(error: &figment::Error) -> String {
     use std::fmt::Write as _;
@@ -350,7 +383,7 @@ fn render_figment_error(error: &figment::Error) -> String {
         if !e.path.is_empty() {
             let _ = write!(line, "key `{}`: ", e.path.join("."));
         }
-        let _ = write!(line, "{}", e.kind);
+        let _ = write!(line, "{}", describe_kind(&e.path, &e.kind));
         if let Some(meta) = &e.metadata {
             match &meta.source {
                 Some(source) => {
@@ -475,6 +508,36 @@ mod tests {
             jail.set_env("ALASTOR_DATA_DIR", "/elsewhere");
             jail.set_env("ALASTOR_CONFIG", "/elsewhere/alastor.toml");
             load_in_jail().map_err(|e| e.to_string())?;
+            Ok(())
+        });
+    }
+
+    /// Regression: an unquoted or unterminated `token = …` printed the whole token in the TOML error's
+    /// source excerpt (`alastor run`, `doctor --quick`).
+    #[test]
+    fn a_broken_token_line_is_reported_without_the_token() {
+        let token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz012345";
+        for line in [
+            format!("token = {token}"),
+            format!("token = \"{token}"),
+            format!("token = '{token}\nname = 1"),
+        ] {
+            Jail::expect_with(|jail| {
+                jail.create_file("alastor.toml", &format!("[discord]\n{line}\n"))?;
+                let error = load_in_jail().expect_err("broken").to_string();
+                assert!(error.contains("line 2"), "still says where: {error}");
+                for piece in token.as_bytes().windows(8) {
+                    let piece = std::str::from_utf8(piece).unwrap_or_default();
+                    assert!(!error.contains(piece), "`{piece}` of the token in: {error}");
+                }
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.create_file("alastor.toml", "[discord]\ntoken = 123456789012\n")?;
+            let error = load_in_jail().expect_err("not a string").to_string();
+            assert!(error.contains("discord.token"), "{error}");
+            assert!(!error.contains("123456789012"), "{error}");
             Ok(())
         });
     }
