@@ -158,7 +158,7 @@ pub async fn run(config: &Config, reread: ConfigLoader) -> Result<(), AppError> 
         store,
         Arc::clone(&library),
         Arc::clone(&locales),
-        &config.playback,
+        config,
     )
     .map_err(|e| AppError::Playback(e.to_string()))?;
     let _ = playback_slot.set(playback.clone());
@@ -332,6 +332,8 @@ fn framework(
             },
             // Owners are not used: skip the extra `GET /oauth2/applications/@me` at start.
             initialize_owners: false,
+            // poise's default lets replies ping users; nothing the bot says should ping anyone.
+            allowed_mentions: Some(discord::render::no_pings()),
             ..Default::default()
         })
         .setup(move |ctx, ready, framework| {

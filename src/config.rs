@@ -68,6 +68,11 @@ pub struct StationsConfig {
     /// Quiet time after the last change before a reload. *Defaults to 300ms.*
     #[serde(with = "humantime_serde")]
     pub reload_debounce: Duration,
+    /// Follow redirects and playlist entries of a public station into loopback, link-local or private
+    /// addresses. A station whose own URL is such an address (a LAN station) may always use them.
+    /// *Defaults to false:* a third party's stream must not make the bot fetch from the operator's
+    /// own network.
+    pub allow_private_targets: bool,
 }
 
 impl Default for StationsConfig {
@@ -76,6 +81,7 @@ impl Default for StationsConfig {
             dir: PathBuf::from("stations"),
             watch: true,
             reload_debounce: Duration::from_millis(300),
+            allow_private_targets: false,
         }
     }
 }

@@ -219,6 +219,7 @@ fn budget() -> PreflightBudget {
     PreflightBudget {
         timeout: Duration::from_secs(8),
         decode: Duration::from_secs(2),
+        allow_private_targets: false,
     }
 }
 
@@ -584,6 +585,7 @@ async fn stall_after_headers_fails_within_budget() {
     let budget = PreflightBudget {
         timeout: Duration::from_secs(3),
         decode: Duration::from_secs(2),
+        allow_private_targets: false,
     };
     let report = check(vec![server.url("/stall")], budget).await;
     assert!(!report.ok);
@@ -743,6 +745,7 @@ async fn stall_mid_stream_fails_as_stalled_after_some_audio() {
     let budget = PreflightBudget {
         timeout: Duration::from_secs(4),
         decode: Duration::from_secs(2),
+        allow_private_targets: false,
     };
     let report = check(vec![server.url("/flaky.mp3")], budget).await;
     assert!(!report.ok);

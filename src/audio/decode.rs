@@ -72,6 +72,8 @@ pub enum DecodeError {
     Probe(String),
     #[error("the stream has no decodable audio track")]
     NoTrack,
+    #[error("the stream ended before any {0} audio frame was found in it")]
+    NoFrames(&'static str),
     #[error("no decoder for this codec ({0})")]
     UnsupportedCodec(String),
     #[error("{count} packets in a row failed to decode (last: {last})")]
@@ -153,6 +155,17 @@ enum Container {
 }
 
 impl Container {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Adts => "AAC (ADTS)",
+            Self::MpegAudio => "MP3",
+            Self::Ogg => "Ogg",
+            Self::Flac => "FLAC",
+            Self::Mp4 => "MP4",
+            Self::Wav => "WAV",
+        }
+    }
+
     fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "audio/mpeg" | "audio/mp3" | "audio/mpeg3" | "audio/x-mpeg" | "mp3" | "mp2"
@@ -242,7 +255,6 @@ impl StreamDecoder {
             let reader = ChannelReader {
                 rx: bytes_rx,
                 current: Bytes::new(),
-                pending_error: None,
             };
             if let Err(e) = decode_loop(reader, container, &events_tx, &thread_stats) {
                 let _ = events_tx.blocking_send(Err(e));
@@ -269,17 +281,10 @@ impl StreamDecoder {
 struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
-    /// An input error met while reading ahead, returned once `current` is used up.
-    pending_error: Option<io::Error>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.current.is_empty()
-            && let Some(e) = self.pending_error.take()
-        {
-            return Err(e);
-        }
         while self.current.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => self.current = chunk,
@@ -299,24 +304,22 @@ const SNIFF_BYTES: usize = 32 * 1024;
 
 impl ChannelReader {
     /// Reads ahead until a chain of ADTS or MPEG audio frames shows which framing this is, and keeps
-    /// what it read for the demuxer. `None`: neither within [`SNIFF_BYTES`] (or the input ended).
-    fn sniff_framing(&mut self) -> Option<Container> {
+    /// what it read for the demuxer. `Ok(None)`: neither within [`SNIFF_BYTES`] (or the input ended).
+    /// An input error before any framing showed is the answer itself (a probe over what little came
+    /// would only say "no format found").
+    fn sniff_framing(&mut self) -> io::Result<Option<Container>> {
         let mut seen = bytes::BytesMut::from(self.current.as_ref());
         let mut found = sniff_framing(&seen);
         while found.is_none() && seen.len() < SNIFF_BYTES {
             match self.rx.blocking_recv() {
                 Some(Ok(chunk)) => seen.extend_from_slice(&chunk),
-                Some(Err(e)) => {
-                    // Hand the error to the demuxer after the bytes before it.
-                    self.pending_error = Some(e);
-                    break;
-                }
+                Some(Err(e)) => return Err(e),
                 None => break,
             }
             found = sniff_framing(&seen);
         }
         self.current = seen.freeze();
-        found
+        Ok(found)
     }
 }
 
@@ -524,7 +527,10 @@ fn open_format(
     // ADTS and MPEG audio have no stream header and share the 0xFFF sync: their frame chains decide,
     // whatever the content type claims (stations label AAC as audio/mpeg and the reverse).
     let container = match hinted {
-        None | Some(Container::Adts | Container::MpegAudio) => reader.sniff_framing().or(hinted),
+        None | Some(Container::Adts | Container::MpegAudio) => reader
+            .sniff_framing()
+            .map_err(|e| read_error(&e))?
+            .or(hinted),
         other => other,
     };
     let stream = MediaSourceStream::new(Box::new(reader), MediaSourceStreamOptions::default());
@@ -539,9 +545,18 @@ fn open_format(
             &FormatOptions::default(),
             &MetadataOptions::default(),
         )
-        .map_err(|e| match e {
-            SymphoniaError::IoError(io) => read_error(&io),
-            other => DecodeError::Probe(other.to_string()),
+        .map_err(|e| match (e, container) {
+            // The input ended while the demuxer still searched for its first frame.
+            (SymphoniaError::IoError(io), Some(container))
+                if io.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                DecodeError::NoFrames(container.label())
+            }
+            (SymphoniaError::IoError(io), None) if io.kind() == io::ErrorKind::UnexpectedEof => {
+                DecodeError::NoFrames("MP3, AAC, Ogg, FLAC, MP4 or WAV")
+            }
+            (SymphoniaError::IoError(io), _) => read_error(&io),
+            (other, _) => DecodeError::Probe(other.to_string()),
         })?;
     Ok(probed.format)
 }

@@ -26,6 +26,8 @@ pub struct PreflightBudget {
     pub timeout: Duration,
     /// Audio to decode before calling a URL healthy.
     pub decode: Duration,
+    /// See [`ConnectOptions::allow_private_targets`].
+    pub allow_private_targets: bool,
 }
 
 impl PreflightBudget {
@@ -33,6 +35,7 @@ impl PreflightBudget {
         Self {
             timeout: check.timeout,
             decode: check.decode,
+            allow_private_targets: false,
         }
     }
 
@@ -41,6 +44,7 @@ impl PreflightBudget {
         ConnectOptions {
             connect_timeout: self.timeout.min(Duration::from_secs(5)),
             stall_timeout: (self.timeout / 2).min(Duration::from_secs(5)),
+            allow_private_targets: self.allow_private_targets,
             ..ConnectOptions::default()
         }
     }
@@ -102,6 +106,10 @@ pub enum Failure {
     Connect {
         detail: String,
     },
+    /// We would not follow where the station sent us (into a private network).
+    Refused {
+        detail: String,
+    },
     Other {
         detail: String,
     },
@@ -135,6 +143,7 @@ impl Failure {
             Self::Dns { .. } => "the station's host name does not resolve".to_owned(),
             Self::Tls { detail } => format!("a secure connection could not be made ({detail})"),
             Self::Connect { detail } => format!("could not connect to the station ({detail})"),
+            Self::Refused { detail } => format!("not followed for safety: {detail}"),
             Self::Other { detail } => detail.clone(),
         }
     }
@@ -159,11 +168,15 @@ impl Failure {
             ConnectError::Empty { .. } => Self::EndedEarly { seconds: 0.0 },
             ConnectError::Playlist { .. }
             | ConnectError::PlaylistLoop { .. }
-            | ConnectError::PlaylistTooDeep { .. } => Self::Playlist {
+            | ConnectError::PlaylistTooDeep { .. }
+            | ConnectError::TooLarge { .. } => Self::Playlist {
                 detail: e.to_string(),
             },
             ConnectError::Unsupported { why, .. } => Self::Undecodable {
                 detail: why.clone(),
+            },
+            ConnectError::PrivateTarget { .. } => Self::Refused {
+                detail: e.to_string(),
             },
             ConnectError::TooManyRedirects { .. }
             | ConnectError::BadRedirect { .. }
@@ -283,7 +296,7 @@ pub async fn preflight(
     budget: PreflightBudget,
 ) -> PreflightReport {
     let started = Instant::now();
-    let deadline = started + budget.timeout;
+    let deadline = crate::core::saturating_deadline(started, budget.timeout);
     let options = budget.connect_options();
     let mut report = PreflightReport::new(target);
     let mut last_failure = None;
@@ -461,6 +474,7 @@ mod tests {
         let budget = PreflightBudget {
             timeout: Duration::from_secs(3),
             decode: Duration::from_secs(2),
+            allow_private_targets: false,
         };
         let options = budget.connect_options();
         assert!(options.stall_timeout < budget.timeout);

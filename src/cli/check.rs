@@ -13,6 +13,7 @@ use clap::Args;
 use crate::audio::preflight::{PreflightBudget, PreflightReport, Target, preflight_all};
 use crate::audio::upstream::http_client;
 use crate::config::Config;
+use crate::core::station::model::fold;
 use crate::core::station::{Catalog, Station, StationIndex};
 
 #[derive(Debug, Args)]
@@ -53,6 +54,7 @@ pub fn run_with_catalog(
     let budget = PreflightBudget {
         timeout: args.timeout.unwrap_or(config.check.timeout),
         decode: config.check.decode,
+        allow_private_targets: config.stations.allow_private_targets,
     };
     anyhow::ensure!(
         budget.timeout > Duration::ZERO,
@@ -117,20 +119,47 @@ fn select(catalog: &Catalog, queries: &[String]) -> anyhow::Result<Vec<Arc<Stati
     let index = StationIndex::build(catalog).context("building the search index")?;
     let mut chosen: Vec<Arc<Station>> = Vec::new();
     for query in queries {
+        // An id, or a station's whole name; never the nearest fuzzy match: checking a station the
+        // operator did not name would report on the wrong one.
+        let wanted = fold(query.trim());
+        let hits = index.search(query, 5);
         let station = catalog.get_str(query.trim()).cloned().or_else(|| {
-            index
-                .search(query, 1)
-                .first()
+            hits.iter()
+                .find(|hit| fold(&hit.name) == wanted)
                 .and_then(|hit| catalog.get(&hit.id).cloned())
         });
-        let station = station.with_context(|| {
-            format!("no station matches `{query}` (try `alastor stations search {query}`)")
-        })?;
+        let Some(station) = station else {
+            let suggestions: Vec<String> = hits
+                .iter()
+                .take(3)
+                .map(|hit| format!("`{}` ({})", hit.id, sanitize_for_terminal(&hit.name)))
+                .collect();
+            let query = sanitize_for_terminal(query);
+            if suggestions.is_empty() {
+                anyhow::bail!(
+                    "no station has the id or name `{query}` (list them with `alastor stations list`)"
+                );
+            }
+            anyhow::bail!(
+                "no station has the id or name `{query}`; did you mean {}?",
+                suggestions.join(", ")
+            );
+        };
         if !chosen.iter().any(|s| s.id == station.id) {
             chosen.push(station);
         }
     }
     Ok(chosen)
+}
+
+/// Text for a terminal line: control characters and bidi overrides dropped (they could rewrite or
+/// reorder what the operator reads).
+fn sanitize_for_terminal(text: &str) -> String {
+    text.chars()
+        .filter(|&c| {
+            !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
 }
 
 fn truncate(text: &str, max: usize) -> String {

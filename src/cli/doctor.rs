@@ -405,6 +405,7 @@ pub async fn check_stations(config: &Config, targets: &[Target], timeout: Durati
     let budget = PreflightBudget {
         timeout,
         decode: config.check.decode,
+        allow_private_targets: config.stations.allow_private_targets,
     };
     let client = match http_client(&budget.connect_options()).context("building the HTTP client") {
         Ok(client) => client,

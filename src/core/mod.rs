@@ -13,6 +13,16 @@ pub mod station;
 pub mod store;
 pub mod wizard;
 
+/// `now + after`, or a year from now when `after` is longer (a configured or imported duration of
+/// `u64::MAX` seconds must not overflow an `Instant` and panic).
+pub fn saturating_deadline(
+    now: std::time::Instant,
+    after: std::time::Duration,
+) -> std::time::Instant {
+    const FAR: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+    now.checked_add(after.min(FAR)).unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

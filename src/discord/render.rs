@@ -78,7 +78,7 @@ pub fn parse_list_custom_id(id: &str) -> Option<ListButton> {
 }
 
 fn station_line(station: &Station) -> String {
-    let mut line = format!("**{}**", escape(&station.name));
+    let mut line = format!("**{}**", untrusted(&station.name, MAX_CHOICE_NAME * 2));
     let mut badges = Vec::new();
     if let Some(codec) = station.codec {
         badges.push(codec.label().to_owned());
@@ -102,21 +102,124 @@ fn station_line(station: &Station) -> String {
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = write!(line, "\n-# {}", escape(&tags));
+        let _ = write!(line, "\n-# {}", untrusted(&tags, MAX_CHOICE_NAME * 2));
     }
     line
 }
 
 /// Escapes Discord markdown in names that come from station packs.
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']') {
-            out.push('\\');
+    untrusted(text, usize::MAX)
+}
+
+/// Discord's limits, in characters.
+pub const MAX_CONTENT: usize = 2_000;
+pub const MAX_FIELD_VALUE: usize = 1_024;
+pub const MAX_EMBED_TITLE: usize = 256;
+pub const MAX_EMBED_DESCRIPTION: usize = 4_096;
+pub const MAX_EMBED_TOTAL: usize = 6_000;
+pub const MAX_CHOICE_NAME: usize = 100;
+
+/// Text that came from a third party (ICY and Ogg titles, pack names, tags, descriptions, what a user
+/// typed) made safe to put into a message: control and bidi-override characters dropped, markdown
+/// escaped, mentions (`@everyone`, `@here`, `<@…>`, `<@&…>`, `<#…>`, `</…>`) broken with a zero-width
+/// space so they render as text and never ping, and the result at most `max` characters (an ellipsis
+/// marks a cut). Every message also goes out with empty `allowed_mentions` ([`no_pings`]); this makes
+/// the text read right as well.
+pub fn untrusted(text: &str, max: usize) -> String {
+    const ZWSP: char = '\u{200b}';
+    let mut out = String::with_capacity(text.len().min(max.saturating_mul(4)));
+    let mut count = 0usize;
+    let mut chars = text.chars().filter(|&c| !is_hidden_control(c)).peekable();
+    let mut at_line_start = true;
+    while let Some(c) = chars.next() {
+        let mut unit = [c, '\0', '\0'];
+        let mut len = 1;
+        match c {
+            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']' | '(' | ')' => {
+                unit = ['\\', c, '\0'];
+                len = 2;
+            }
+            // `-# ` at a line start is Discord's small-text heading; `- ` a list item.
+            '-' if at_line_start => {
+                unit = ['\\', c, '\0'];
+                len = 2;
+            }
+            '@' | '<' if matches!(chars.peek(), Some(n) if n.is_alphanumeric() || matches!(n, '@' | '#' | '&' | '/' | '!')) =>
+            {
+                unit = [c, ZWSP, '\0'];
+                len = 2;
+            }
+            _ => {}
         }
-        out.push(c);
+        at_line_start = c == '\n';
+        let rest_fits = chars.peek().is_none();
+        // Leave room for the ellipsis unless this is the last unit.
+        let budget = if rest_fits {
+            max
+        } else {
+            max.saturating_sub(1)
+        };
+        if count + len > budget {
+            if max > 0 {
+                out.push('…');
+            }
+            return out;
+        }
+        out.extend(unit.iter().take(len));
+        count += len;
     }
     out
+}
+
+/// A message built from our own template around already-escaped values, cut to `max` characters
+/// (our templates are short; this only bites when values are at their caps).
+pub fn untrusted_frame(text: &str, max: usize) -> String {
+    truncate(text, max)
+}
+
+/// Control characters (but newline and tab), bidi overrides and isolates, and the zero-width
+/// characters that make text read differently from what it is.
+fn is_hidden_control(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+        )
+}
+
+/// Mentions parsed from message text: none. Every message, reply and edit the bot sends carries this,
+/// so a station's title or name can never ping `@everyone`, a role or a member.
+pub fn no_pings() -> serenity::CreateAllowedMentions {
+    serenity::CreateAllowedMentions::new()
+}
+
+// The builders every message is made from: each starts with no mentions allowed. A test keeps the
+// plain `::new()` constructors out of the rest of the code.
+
+/// An interaction response message (type 4 or 7).
+pub fn response_message() -> serenity::CreateInteractionResponseMessage {
+    serenity::CreateInteractionResponseMessage::new().allowed_mentions(no_pings())
+}
+
+/// An edit of the original interaction response (after a deferral).
+pub fn response_edit() -> serenity::EditInteractionResponse {
+    serenity::EditInteractionResponse::new().allowed_mentions(no_pings())
+}
+
+/// A follow-up message to an interaction.
+pub fn followup() -> serenity::CreateInteractionResponseFollowup {
+    serenity::CreateInteractionResponseFollowup::new().allowed_mentions(no_pings())
+}
+
+/// A message posted to a channel (notices, now playing).
+pub fn channel_message() -> serenity::CreateMessage {
+    serenity::CreateMessage::new().allowed_mentions(no_pings())
+}
+
+/// An edit of a channel message.
+pub fn channel_edit() -> serenity::EditMessage {
+    serenity::EditMessage::new().allowed_mentions(no_pings())
 }
 
 /// The embed and paging buttons of one `/radio list` page.
@@ -368,7 +471,7 @@ pub fn now_playing(
             "radio-now-playing",
             &[],
         )))
-        .title(truncate(&station.name, 256))
+        .title(untrusted(&station.name, MAX_EMBED_TITLE))
         .colour(ACCENT);
     if let Some(home) = &station.homepage {
         embed = embed.url(home.as_str());
@@ -378,7 +481,7 @@ pub fn now_playing(
     }
     let mut description = String::new();
     if let Some(text) = &station.description {
-        description.push_str(&escape(&truncate(text, 300)));
+        description.push_str(&untrusted(text, 300));
     }
     if card.reconnecting {
         if !description.is_empty() {
@@ -393,7 +496,7 @@ pub fn now_playing(
         .title
         .as_deref()
         .filter(|t| !t.trim().is_empty())
-        .map_or_else(|| "—".to_owned(), |t| escape(&truncate(t, 1000)));
+        .map_or_else(|| "—".to_owned(), |t| untrusted(t, MAX_FIELD_VALUE));
     embed = embed.field(
         locales.text(locale, "radio-field-title", &[]),
         on_air,
@@ -451,7 +554,7 @@ pub fn now_playing(
             .join(", ");
         embed = embed.field(
             locales.text(locale, "radio-field-tags", &[]),
-            escape(&tags),
+            untrusted(&tags, MAX_FIELD_VALUE),
             true,
         );
     }
@@ -515,7 +618,89 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// INVARIANT: every message the bot sends starts from a builder here, with no mentions allowed.
+    #[test]
+    fn message_builders_come_only_from_render() {
+        fn visit(dir: &std::path::Path, plain: &[&str], offenders: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).expect("read src") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    visit(&path, plain, offenders);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("discord/render.rs")
+                {
+                    let text = std::fs::read_to_string(&path).expect("read source");
+                    for (n, line) in text.lines().enumerate() {
+                        if plain.iter().any(|p| line.contains(p)) {
+                            offenders.push(format!(
+                                "{}:{}: {}",
+                                path.display(),
+                                n + 1,
+                                line.trim()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        // Spelled in pieces so this guard does not flag itself.
+        let plain = [
+            concat!("CreateMessage", "::new()"),
+            concat!("EditMessage", "::new()"),
+            concat!("CreateInteractionResponseMessage", "::new()"),
+            concat!("EditInteractionResponse", "::new()"),
+            concat!("CreateInteractionResponseFollowup", "::new()"),
+        ];
+        let mut offenders = Vec::new();
+        visit(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &plain,
+            &mut offenders,
+        );
+        assert!(
+            offenders.is_empty(),
+            "build messages with render::{{response_message, response_edit, followup, channel_message, \
+             channel_edit}} (no pings):\n{}",
+            offenders.join("\n")
+        );
+    }
+
+    #[test]
+    fn hostile_titles_render_as_text() {
+        assert_eq!(untrusted("@everyone party", 100), "@\u{200b}everyone party");
+        assert_eq!(
+            untrusted("<@&123> and <#9>", 100),
+            "<\u{200b}@\u{200b}&123\\> and <\u{200b}\\#9\\>"
+        );
+        assert_eq!(untrusted("-# tiny\n- item", 100), "\\-\\# tiny\n\\- item");
+        assert_eq!(untrusted("a\\*b*", 100), "a\\\\\\*b\\*");
+        assert_eq!(untrusted("evil\u{202e}txt.exe\u{7}", 100), "eviltxt.exe");
+        assert_eq!(
+            untrusted("a < b @ c", 100),
+            "a < b @ c",
+            "a lone < or @ is not a mention"
+        );
+        assert_eq!(
+            untrusted(&"x".repeat(4_080), MAX_CONTENT).chars().count(),
+            MAX_CONTENT
+        );
+        assert_eq!(untrusted("abcdef", 4), "abc…");
+        assert_eq!(untrusted("abc", 3), "abc");
+    }
+
     proptest! {
+        #[test]
+        fn untrusted_text_never_mentions_and_fits(text in "\\PC{0,3000}|[@<#&!/a-z0-9 \n-]{0,300}",
+                                                  max in 0usize..2_100) {
+            let safe = untrusted(&text, max);
+            prop_assert!(safe.chars().count() <= max, "{} > {max}", safe.chars().count());
+            for needle in ["@everyone", "@here", "<@", "<#", "</", "<@&"] {
+                prop_assert!(!safe.contains(needle), "{needle} survived in {safe:?}");
+            }
+            let hidden = safe.chars().any(|c| c == '\u{202e}' || (c.is_control() && c != '\n' && c != '\t'));
+            prop_assert!(!hidden, "a hidden character survived in {:?}", safe);
+        }
+
         #[test]
         fn list_custom_ids_fit_and_round_trip(page in 0usize..100_000, generation in 0u64..u64::MAX,
                                               query in "\\PC{0,120}") {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serenity::all::{ChannelId, CreateMessage, EditMessage, MessageId};
+use serenity::all::{ChannelId, MessageId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -16,6 +16,7 @@ use crate::core::guild::Volume;
 use crate::core::ids::{ChannelKey, GuildKey};
 use crate::core::player::{Effect, Event, Notice, Phase, Session};
 use crate::core::station::model::StationId;
+use crate::discord::render;
 
 /// How often the hub's upstream state is sampled for trouble/recovery.
 const HEALTH_POLL: Duration = Duration::from_secs(1);
@@ -319,10 +320,17 @@ impl GuildTask {
             .station()
             .and_then(|id| self.shared.station(id))
             .map(|s| s.name.clone());
-        let (key, args) = notice_key(notice, name.as_deref());
-        let text = self.text(key, &args);
+        let name = name.map(|n| render::untrusted(&n, MAX_NAME_IN_TEXT));
+        let (key, mut args) = notice_key(notice, name.as_deref());
+        for (arg, value) in &mut args {
+            // The reason quotes upstream errors (URLs, server text).
+            if *arg == "reason" {
+                *value = render::untrusted(value, MAX_TITLE_IN_TEXT);
+            }
+        }
+        let text = render::untrusted_frame(&self.text(key, &args), render::MAX_CONTENT);
         if let Err(e) = channel
-            .send_message(&self.shared.http, CreateMessage::new().content(text))
+            .send_message(&self.shared.http, render::channel_message().content(text))
             .await
         {
             tracing::warn!(guild = %self.guild, error = %e, "cannot post a notice");
@@ -338,25 +346,32 @@ impl GuildTask {
             .shared
             .station(station)
             .map_or_else(|| station.to_string(), |s| s.name.clone());
+        // Both come from third parties (the pack, the station's stream): escaped and cut so the
+        // message fits Discord's 2,000 characters whatever the station sends.
+        let name = render::untrusted(&name, MAX_NAME_IN_TEXT);
         let text = match title {
             Some(t) => self.text(
                 "player-now-playing-title",
-                &[("station", name.clone()), ("title", t.to_owned())],
+                &[
+                    ("station", name.clone()),
+                    ("title", render::untrusted(t, MAX_TITLE_IN_TEXT)),
+                ],
             ),
             None => self.text("player-now-playing", &[("station", name.clone())]),
         };
+        let text = render::untrusted_frame(&text, render::MAX_CONTENT);
         if let Some((c, m)) = self.now_playing_message
             && c == channel
         {
             let edit = c
-                .edit_message(&self.shared.http, m, EditMessage::new().content(&text))
+                .edit_message(&self.shared.http, m, render::channel_edit().content(&text))
                 .await;
             if edit.is_ok() {
                 return;
             }
         }
         match channel
-            .send_message(&self.shared.http, CreateMessage::new().content(text))
+            .send_message(&self.shared.http, render::channel_message().content(text))
             .await
         {
             Ok(message) => self.now_playing_message = Some((channel, message.id)),
@@ -448,6 +463,11 @@ fn spawn_watcher(
         }
     })
 }
+
+/// Station names are at most 100 characters in packs; escaping can double that.
+const MAX_NAME_IN_TEXT: usize = 200;
+/// Room left for a title in a 2,000-character message after the template and the name.
+const MAX_TITLE_IN_TEXT: usize = 1_500;
 
 /// The badge for a decoder's codec name (`mp3` → `MP3`); unknown names pass through.
 fn codec_label(decoder_name: &str) -> String {

@@ -159,6 +159,8 @@ pub(crate) struct Shared {
     pub(crate) locales: Arc<crate::core::locale::Locales>,
     pub(crate) hubs: HubManager,
     pub(crate) cfg: PlaybackConfig,
+    /// `stations.allow_private_targets`, for the preflight's connections.
+    pub(crate) allow_private_targets: bool,
     pub(crate) timings: Timings,
     guilds: Mutex<HashMap<GuildKey, GuildHandle>>,
     /// Humans in voice per guild (user → channel), from forwarded voice states.
@@ -219,12 +221,14 @@ impl Playback {
         store: Store,
         library: Arc<StationLibrary>,
         locales: Arc<crate::core::locale::Locales>,
-        cfg: &PlaybackConfig,
+        config: &crate::config::Config,
     ) -> Result<Self, crate::audio::source::SourceError> {
+        let (cfg, allow_private_targets) = (&config.playback, config.stations.allow_private_targets);
         let hub_config = HubConfig::default();
         let source = HttpSource::new(crate::audio::upstream::connect::ConnectOptions {
             connect_timeout: hub_config.connect_timeout,
             stall_timeout: hub_config.stall_timeout,
+            allow_private_targets,
             ..Default::default()
         })?;
         let hubs = HubManager::new(Arc::new(source), hub_config);
@@ -241,6 +245,7 @@ impl Playback {
                     give_up_after: cfg.upstream_give_up_after,
                 },
                 cfg: cfg.clone(),
+                allow_private_targets,
                 guilds: Mutex::default(),
                 voice: Mutex::default(),
                 closing: std::sync::atomic::AtomicBool::new(false),
@@ -344,6 +349,7 @@ impl Playback {
         let budget = PreflightBudget {
             timeout: self.shared.cfg.preflight_timeout,
             decode: self.shared.cfg.preflight_decode,
+            allow_private_targets: self.shared.allow_private_targets,
         };
         let client =
             http_client(&budget.connect_options()).map_err(|e| PlayError::Unreachable {

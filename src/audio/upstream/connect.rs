@@ -34,8 +34,12 @@ pub const USER_AGENT: &str = concat!(
     " (self-hosted Discord radio bot)"
 );
 
-/// Largest playlist body we read; real ones are a few hundred bytes.
-const MAX_PLAYLIST_BYTES: usize = 256 * 1024;
+/// Largest playlist body we read (station playlists are a few hundred bytes, live HLS media playlists a
+/// few kilobytes); a larger one is refused, never cut mid-line.
+pub const MAX_PLAYLIST_BYTES: usize = 1024 * 1024;
+/// Largest HLS segment we buffer: ten seconds of 320 kbit/s audio is 400 KB; video renditions run to a
+/// few MB. A segment that never ends must not take the machine's memory.
+pub const MAX_SEGMENT_BYTES: usize = 16 * 1024 * 1024;
 /// Largest response head on the raw (Shoutcast v1) path.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 
@@ -49,6 +53,10 @@ pub struct ConnectOptions {
     pub max_redirects: usize,
     /// Playlists pointing at playlists: how deep we follow.
     pub max_playlist_depth: usize,
+    /// Follow a public station's redirects and playlist entries into loopback, link-local or private
+    /// addresses (`stations.allow_private_targets`). A station whose own URL is such an address may
+    /// always use them.
+    pub allow_private_targets: bool,
 }
 
 impl Default for ConnectOptions {
@@ -58,6 +66,7 @@ impl Default for ConnectOptions {
             stall_timeout: Duration::from_secs(5),
             max_redirects: 10,
             max_playlist_depth: 4,
+            allow_private_targets: false,
         }
     }
 }
@@ -159,8 +168,19 @@ pub enum ConnectError {
     PlaylistTooDeep { url: Url, depth: usize },
     #[error("{url}: more than {max} redirects")]
     TooManyRedirects { url: Url, max: usize },
-    #[error("{url}: a redirect without a usable Location")]
-    BadRedirect { url: Url },
+    #[error("{url}: redirects to `{location}`, which is not an http(s) URL")]
+    BadRedirect { url: Url, location: String },
+    #[error(
+        "{url}: refused to follow it to {target}: that is a loopback, link-local or private address and \
+         the station's own URL is not (set stations.allow_private_targets = true to allow it)"
+    )]
+    PrivateTarget { url: Url, target: Box<Url> },
+    #[error("{url}: the {what} is larger than {limit} bytes")]
+    TooLarge {
+        url: Url,
+        what: &'static str,
+        limit: usize,
+    },
     #[error("{url}: unsupported stream: {why}")]
     Unsupported { url: Url, why: String },
     #[error("{url}: {detail}")]
@@ -173,7 +193,11 @@ pub async fn open(
     url: &Url,
     options: &ConnectOptions,
 ) -> Result<Upstream, ConnectError> {
-    let mut trail = Trail::default();
+    let mut trail = Trail {
+        // A station on the operator's own network may use it; a public one may not send us there.
+        guard_private: !options.allow_private_targets && !is_private_target(url),
+        ..Trail::default()
+    };
     let mut upstream = open_at(client, url.clone(), options, &mut trail, 0).await?;
     upstream.redirects = trail.redirects;
     upstream.playlist_hops = trail.hops;
@@ -185,6 +209,57 @@ struct Trail {
     redirects: Vec<Url>,
     hops: Vec<Url>,
     visited: HashSet<Url>,
+    /// Refuse loopback, link-local and private targets (the station's own URL is public).
+    guard_private: bool,
+}
+
+impl Trail {
+    fn check_target(&self, from: &Url, target: &Url) -> Result<(), ConnectError> {
+        if self.guard_private && is_private_target(target) {
+            return Err(ConnectError::PrivateTarget {
+                url: from.clone(),
+                target: Box::new(target.clone()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether a URL points into the operator's network: loopback, link-local (cloud metadata services at
+/// 169.254.169.254), private, carrier-grade NAT, unspecified or unique-local addresses, or a host name
+/// that only means something locally. Names resolving to such addresses are not caught here.
+pub fn is_private_target(url: &Url) -> bool {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    fn v4(ip: Ipv4Addr) -> bool {
+        let [a, b, ..] = ip.octets();
+        ip.is_loopback()
+            || ip.is_private()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || a == 0
+            || (a == 100 && (64..128).contains(&b))
+    }
+    fn v6(ip: Ipv6Addr) -> bool {
+        let first = ip.segments()[0];
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || (first & 0xfe00) == 0xfc00
+            || (first & 0xffc0) == 0xfe80
+            || ip.to_ipv4_mapped().is_some_and(v4)
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => v4(ip),
+        Some(url::Host::Ipv6(ip)) => v6(ip),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost"
+                || [".localhost", ".local", ".internal", ".home.arpa"]
+                    .iter()
+                    .any(|suffix| name.ends_with(suffix))
+        }
+        None => true,
+    }
 }
 
 /// A response head in one shape for both the reqwest and the raw path.
@@ -220,16 +295,24 @@ fn open_at<'a>(
         if !trail.visited.insert(url.clone()) {
             return Err(ConnectError::PlaylistLoop { url });
         }
+        if let Some(from) = trail.hops.last() {
+            trail.check_target(from, &url)?;
+        }
         let mut url = url;
         let mut redirects = 0;
         let (head, mut body) = loop {
             let (head, body) = fetch(client, &url, options).await?;
             if (300..400).contains(&head.status) {
-                let next = head
-                    .get("location")
-                    .and_then(|loc| url.join(&loc).ok())
+                let location = head.get("location").unwrap_or_default();
+                let next = url
+                    .join(&location)
+                    .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| ConnectError::BadRedirect { url: url.clone() })?;
+                    .ok_or_else(|| ConnectError::BadRedirect {
+                        url: url.clone(),
+                        location: location.chars().take(200).collect(),
+                    })?;
+                trail.check_target(&url, &next)?;
                 redirects += 1;
                 if redirects > options.max_redirects {
                     return Err(ConnectError::TooManyRedirects {
@@ -296,7 +379,9 @@ fn open_at<'a>(
                     })?;
                     open_at(client, variant.url, options, trail, depth + 1).await
                 }
-                Playlist::HlsMedia(media) => Ok(open_hls(client, url, &media, options)),
+                Playlist::HlsMedia(media) => {
+                    Ok(open_hls(client, url, &media, options, trail.guard_private))
+                }
             };
         }
 
@@ -385,15 +470,20 @@ async fn read_to_limit(
     status: u16,
 ) -> Result<Vec<u8>, ConnectError> {
     let mut text = first.to_vec();
-    while text.len() < MAX_PLAYLIST_BYTES {
+    loop {
+        if text.len() > MAX_PLAYLIST_BYTES {
+            return Err(ConnectError::TooLarge {
+                url: url.clone(),
+                what: "playlist",
+                limit: MAX_PLAYLIST_BYTES,
+            });
+        }
         match body.next().await {
             Some(Ok(chunk)) => text.extend_from_slice(&chunk),
             Some(Err(e)) => return Err(io_error(url, &e, options, Some(status))),
-            None => break,
+            None => return Ok(text),
         }
     }
-    text.truncate(MAX_PLAYLIST_BYTES);
-    Ok(text)
 }
 
 fn io_error(
@@ -650,6 +740,7 @@ fn open_hls(
     url: Url,
     media: &HlsMedia,
     options: &ConnectOptions,
+    guard_private: bool,
 ) -> Upstream {
     struct State {
         client: reqwest::Client,
@@ -667,6 +758,8 @@ fn open_hls(
         /// Titles from timed ID3 (a tag at the start of each packed-audio segment, or a TS
         /// metadata stream).
         titles: watch::Sender<Option<String>>,
+        /// The station's own URL is public: segments on private addresses are refused.
+        guard_private: bool,
     }
     /// Live playlists start this many segments before the newest (what players do: a small cushion).
     const LIVE_EDGE_SEGMENTS: usize = 3;
@@ -714,6 +807,7 @@ fn open_hls(
         ts: None,
         init: media.init_map.clone(),
         titles: titles_tx,
+        guard_private,
     };
     enqueue(&mut state, media, true);
     let stream = futures_util::stream::unfold(Some(state), |state| async move {
@@ -721,15 +815,17 @@ fn open_hls(
         loop {
             let init = state.init.take();
             if let Some(segment) = init.or_else(|| state.queue.pop_front()) {
-                let fetched = tokio::time::timeout(state.connect + state.stall, async {
-                    let response = state
-                        .client
-                        .get(segment.clone())
-                        .send()
-                        .await?
-                        .error_for_status()?;
-                    response.bytes().await
-                })
+                if state.guard_private && is_private_target(&segment) {
+                    let refused = ConnectError::PrivateTarget {
+                        url: state.url.clone(),
+                        target: Box::new(segment),
+                    };
+                    return Some((Err(io::Error::other(refused.to_string())), None));
+                }
+                let fetched = tokio::time::timeout(
+                    state.connect + state.stall,
+                    get_bounded(&state.client, &segment, MAX_SEGMENT_BYTES, "HLS segment"),
+                )
                 .await;
                 return match fetched {
                     Ok(Ok(bytes)) if state.ts.is_some() || ts::looks_like_ts(&bytes) => {
@@ -770,16 +866,15 @@ fn open_hls(
                 return None;
             }
             tokio::time::sleep((state.target / 2).max(Duration::from_millis(500))).await;
-            let reloaded = tokio::time::timeout(state.connect + state.stall, async {
-                state
-                    .client
-                    .get(state.url.clone())
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .bytes()
-                    .await
-            })
+            let reloaded = tokio::time::timeout(
+                state.connect + state.stall,
+                get_bounded(
+                    &state.client,
+                    &state.url,
+                    MAX_PLAYLIST_BYTES,
+                    "HLS playlist",
+                ),
+            )
             .await;
             let body = match reloaded {
                 Ok(Ok(body)) => body,
@@ -830,6 +925,50 @@ fn open_hls(
         // A live playlist that stops growing would otherwise poll forever without yielding a byte.
         audio: with_stall_timeout(stream, hls_stall),
         titles,
+    }
+}
+
+/// GETs `url` and reads its body, refusing one larger than `limit` as soon as it gets there (a segment
+/// that never ends, a playlist of a million entries) instead of buffering it whole.
+async fn get_bounded(
+    client: &reqwest::Client,
+    url: &Url,
+    limit: usize,
+    what: &'static str,
+) -> Result<Bytes, BoundedError> {
+    let response = client.get(url.clone()).send().await?.error_for_status()?;
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BoundedError::TooLarge { what, limit });
+    }
+    let mut body = BytesMut::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Err(BoundedError::TooLarge { what, limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Why a bounded GET failed.
+#[derive(Debug, thiserror::Error)]
+enum BoundedError {
+    #[error("{}", describe_body_error(.0))]
+    Http(#[from] reqwest::Error),
+    #[error("the {what} is larger than {limit} bytes")]
+    TooLarge { what: &'static str, limit: usize },
+}
+
+/// reqwest's "error decoding response body" says little: name what the server did.
+fn describe_body_error(e: &reqwest::Error) -> String {
+    if e.is_body() || e.is_decode() {
+        "the connection broke off mid-body (the server closed it early or sent less than its \
+         Content-Length)"
+            .to_owned()
+    } else {
+        e.to_string()
     }
 }
 

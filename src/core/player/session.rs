@@ -369,7 +369,10 @@ impl Session {
                         since: now,
                         told: false,
                     };
-                    fx.push(Effect::ArmUpstreamTimer(now + self.timings.notice_after));
+                    fx.push(Effect::ArmUpstreamTimer(crate::core::saturating_deadline(
+                        now,
+                        self.timings.notice_after,
+                    )));
                 }
             }
             Event::UpstreamUp => {
@@ -545,7 +548,7 @@ impl Session {
         let lonely = self.phase == Phase::Playing && self.listeners == Some(0) && !self.always_on;
         if lonely {
             if self.idle_deadline.is_none() {
-                let deadline = now + self.idle_timeout;
+                let deadline = crate::core::saturating_deadline(now, self.idle_timeout);
                 self.idle_deadline = Some(deadline);
                 fx.push(Effect::ArmIdleTimer(deadline));
             }
@@ -564,7 +567,7 @@ impl Session {
         let Some(station) = self.station().cloned() else {
             return;
         };
-        let give_up_at = since + self.timings.give_up_after;
+        let give_up_at = crate::core::saturating_deadline(since, self.timings.give_up_after);
         if now >= give_up_at {
             self.end(fx, true, true);
             fx.push(Effect::ClearResume);

@@ -133,7 +133,9 @@ pub fn resolve_station(snapshot: &Snapshot, input: &str) -> Result<Arc<Station>,
         .first()
         .and_then(|hit| snapshot.catalog.get(&hit.id))
         .map(Arc::clone)
-        .ok_or_else(|| Message::new("radio-unknown-station").arg("query", input))
+        .ok_or_else(|| {
+            Message::new("radio-unknown-station").arg("query", render::untrusted(input, 100))
+        })
 }
 
 /// Cuts page `page` of the listing for `query` (empty: every station alphabetically). A page past the end
@@ -208,9 +210,7 @@ pub async fn on_list_button(
         .create_response(
             ctx,
             serenity::CreateInteractionResponse::UpdateMessage(
-                serenity::CreateInteractionResponseMessage::new()
-                    .embed(embed)
-                    .components(rows),
+                render::response_message().embed(embed).components(rows),
             ),
         )
         .await?;
@@ -286,10 +286,12 @@ fn favourite_error(e: StoreError, station: &Station) -> BotError {
             Message::new("radio-favourite-full").arg("max", crate::core::guild::Favourites::MAX),
         ),
         StoreError::Favourite(FavouriteError::AlreadyPresent(_)) => BotError::User(
-            Message::new("radio-favourite-already").arg("station", station.name.as_str()),
+            Message::new("radio-favourite-already")
+                .arg("station", render::untrusted(&station.name, 200)),
         ),
         StoreError::Favourite(FavouriteError::NotPresent(_)) => BotError::User(
-            Message::new("radio-favourite-missing").arg("station", station.name.as_str()),
+            Message::new("radio-favourite-missing")
+                .arg("station", render::untrusted(&station.name, 200)),
         ),
         other => BotError::Store(other),
     }
@@ -319,7 +321,7 @@ pub async fn favourite_add(
     let text = tr(
         ctx,
         "radio-favourite-added",
-        &[("station", station.name.as_str().into())],
+        &[("station", render::untrusted(&station.name, 200).into())],
     );
     ctx.send(poise::CreateReply::default().content(text))
         .await?;
@@ -358,11 +360,16 @@ pub async fn favourite_remove(
         .update_favourites(guild, |f| f.remove(&removed))
         .map_err(|e| match e {
             StoreError::Favourite(FavouriteError::NotPresent(_)) => BotError::User(
-                Message::new("radio-favourite-missing").arg("station", name.as_str()),
+                Message::new("radio-favourite-missing")
+                    .arg("station", render::untrusted(&name, 200)),
             ),
             other => BotError::Store(other),
         })?;
-    let text = tr(ctx, "radio-favourite-removed", &[("station", name.into())]);
+    let text = tr(
+        ctx,
+        "radio-favourite-removed",
+        &[("station", render::untrusted(&name, 200).into())],
+    );
     ctx.send(poise::CreateReply::default().content(text))
         .await?;
     Ok(())
@@ -564,7 +571,7 @@ pub async fn play(
                 &locale,
                 "radio-starting",
                 &[
-                    ("station", Arg::from(station.name.as_str())),
+                    ("station", Arg::from(render::untrusted(&station.name, 200))),
                     ("channel", Arg::from(format!("<#{}>", now.channel.0))),
                 ],
             )))
@@ -611,7 +618,11 @@ pub async fn stop(ctx: Context<'_>) -> Result<(), Error> {
     let data = ctx.data();
     let actor = checks::actor_of(ctx);
     let name = stop_session(data, guild, &actor).await?;
-    let text = tr(ctx, "radio-stopped", &[("station", name.into())]);
+    let text = tr(
+        ctx,
+        "radio-stopped",
+        &[("station", render::untrusted(&name, 200).into())],
+    );
     ctx.send(poise::CreateReply::default().content(text))
         .await?;
     Ok(())
@@ -700,7 +711,7 @@ async fn component_ephemeral(
         .create_response(
             ctx,
             serenity::CreateInteractionResponse::Message(
-                serenity::CreateInteractionResponseMessage::new()
+                render::response_message()
                     .content(content)
                     .components(rows)
                     .ephemeral(true),
@@ -743,9 +754,7 @@ pub async fn on_play_component(
     component
         .create_response(
             ctx,
-            serenity::CreateInteractionResponse::Defer(
-                serenity::CreateInteractionResponseMessage::new().ephemeral(true),
-            ),
+            serenity::CreateInteractionResponse::Defer(render::response_message().ephemeral(true)),
         )
         .await?;
     let actor = checks::actor_from_member(user, component.member.as_ref());
@@ -757,7 +766,7 @@ pub async fn on_play_component(
                     &locale,
                     "radio-starting",
                     &[
-                        ("station", Arg::from(station.name.as_str())),
+                        ("station", Arg::from(render::untrusted(&station.name, 200))),
                         ("channel", Arg::from(format!("<#{}>", now.channel.0))),
                     ],
                 );
@@ -785,20 +794,13 @@ pub async fn on_play_component(
     component
         .edit_response(
             ctx,
-            serenity::EditInteractionResponse::new()
-                .content(content)
-                .components(rows),
+            render::response_edit().content(content).components(rows),
         )
         .await?;
     if let Some(card) = public {
         let (embed, rows) = render::now_playing(&data.locales, &locale, &card);
         component
-            .create_followup(
-                ctx,
-                serenity::CreateInteractionResponseFollowup::new()
-                    .embed(embed)
-                    .components(rows),
-            )
+            .create_followup(ctx, render::followup().embed(embed).components(rows))
             .await?;
     }
     Ok(())
@@ -833,7 +835,7 @@ pub async fn on_session_button(
                     .create_response(
                         ctx,
                         serenity::CreateInteractionResponse::UpdateMessage(
-                            serenity::CreateInteractionResponseMessage::new()
+                            render::response_message()
                                 .content(text)
                                 .embeds(Vec::new())
                                 .components(Vec::new()),
@@ -850,11 +852,9 @@ pub async fn on_session_button(
     }
     let message = if let Some(card) = card_for(data, guild) {
         let (embed, rows) = render::now_playing(&data.locales, &locale, &card);
-        serenity::CreateInteractionResponseMessage::new()
-            .embed(embed)
-            .components(rows)
+        render::response_message().embed(embed).components(rows)
     } else {
-        serenity::CreateInteractionResponseMessage::new()
+        render::response_message()
             .content(data.locales.text(&locale, "radio-nothing-playing", &[]))
             .embeds(Vec::new())
             .components(Vec::new())

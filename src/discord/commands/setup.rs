@@ -14,6 +14,7 @@ use crate::core::locale::{Locales, Message, UserMessage as _};
 use crate::core::wizard::{self, ComponentId, Control, Event, Outcome, Step, View, Wizard};
 use crate::discord::checks::{self, Action};
 use crate::discord::error::BotError;
+use crate::discord::render;
 use crate::discord::{Context, Data, Error, locale_for, locale_of};
 
 /// Volume presets offered on the volume page: (default, maximum) in percent.
@@ -471,9 +472,7 @@ async fn update_message(
     embed: Option<serenity::CreateEmbed>,
     rows: Vec<serenity::CreateActionRow>,
 ) -> Result<(), Error> {
-    let mut message = serenity::CreateInteractionResponseMessage::new()
-        .content(content)
-        .components(rows);
+    let mut message = render::response_message().content(content).components(rows);
     message = match embed {
         Some(embed) => message.embed(embed),
         None => message.embeds(Vec::new()),
@@ -496,9 +495,7 @@ async fn ephemeral(
         .create_response(
             ctx,
             serenity::CreateInteractionResponse::Message(
-                serenity::CreateInteractionResponseMessage::new()
-                    .content(content)
-                    .ephemeral(true),
+                render::response_message().content(content).ephemeral(true),
             ),
         )
         .await?;
@@ -586,7 +583,7 @@ pub async fn close_expired(http: &serenity::Http, data: &Data) {
             continue;
         }
         let locale = locale_for(data, Some(guild), None);
-        let edit = serenity::EditInteractionResponse::new()
+        let edit = render::response_edit()
             .content(data.locales.text(&locale, "setup-timed-out", &[]))
             .embeds(Vec::new())
             .components(Vec::new());
