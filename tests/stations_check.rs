@@ -431,7 +431,11 @@ async fn playlist_loop_is_detected() {
 }
 
 /// Serves `segments` as an HLS media playlist behind a master playlist, checks the station and decodes it.
-async fn hls_plays_the_tone(segments: &[Vec<u8>], extension: &str, content_type: &'static str) {
+async fn hls_plays_the_tone(
+    segments: &[Vec<u8>],
+    extension: &str,
+    content_type: &'static str,
+) -> PreflightReport {
     assert!(segments.len() >= 3);
     let mut routes: Vec<(String, Route)> = Vec::new();
     let mut playlist =
@@ -472,12 +476,45 @@ async fn hls_plays_the_tone(segments: &[Vec<u8>], extension: &str, content_type:
     assert_eq!(report.playlist_hops.len(), 2, "{report:#?}");
     let (_, mono, rate) = decode_mono(&server.url("/hls/index.m3u8"), 2.5).await;
     assert_tone(&mono, rate, 880.0);
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hls_media_playlist_with_adts_segments() {
     // ~1 s segments (43 frames of 1024 samples at 44.1 kHz).
-    hls_plays_the_tone(&adts_segments(AAC, 43), "aac", "audio/aac").await;
+    let report = hls_plays_the_tone(&adts_segments(AAC, 43), "aac", "audio/aac").await;
+    assert_eq!(report.title, None);
+}
+
+/// HLS timed metadata: packed-audio segments start with an ID3 tag; its title is the station's title.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_packed_audio_titles_come_from_each_segments_id3_tag() {
+    use alastor::audio::upstream::id3::tag_for_tests;
+    let segments: Vec<Vec<u8>> = adts_segments(AAC, 43)
+        .into_iter()
+        .map(|adts| {
+            let mut segment = tag_for_tests(&[(b"TPE1", "HLS Artist"), (b"TIT2", "ID3 Song")]);
+            segment.extend(adts);
+            segment
+        })
+        .collect();
+    let report = hls_plays_the_tone(&segments, "aac", "audio/aac").await;
+    assert_eq!(report.title.as_deref(), Some("HLS Artist - ID3 Song"));
+}
+
+/// HLS timed metadata in MPEG-TS: a metadata PES stream (type 0x15) beside the audio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_mpeg_ts_titles_come_from_the_timed_id3_stream() {
+    use alastor::audio::upstream::id3::tag_for_tests;
+    let tag = tag_for_tests(&[(b"TIT2", "TS Song")]);
+    let segments: Vec<Vec<u8>> = adts_segments(AAC, 43)
+        .iter()
+        .map(|adts| {
+            alastor::audio::upstream::ts::mux_with_id3_for_tests(adts, 0x0F, 400, Some(&tag))
+        })
+        .collect();
+    let report = hls_plays_the_tone(&segments, "ts", "video/mp2t").await;
+    assert_eq!(report.title.as_deref(), Some("TS Song"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

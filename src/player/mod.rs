@@ -223,7 +223,8 @@ impl Playback {
         locales: Arc<crate::core::locale::Locales>,
         config: &crate::config::Config,
     ) -> Result<Self, crate::audio::source::SourceError> {
-        let (cfg, allow_private_targets) = (&config.playback, config.stations.allow_private_targets);
+        let (cfg, allow_private_targets) =
+            (&config.playback, config.stations.allow_private_targets);
         let hub_config = HubConfig::default();
         let source = HttpSource::new(crate::audio::upstream::connect::ConnectOptions {
             connect_timeout: hub_config.connect_timeout,

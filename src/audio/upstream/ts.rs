@@ -222,8 +222,23 @@ impl TsDemuxer {
 // A fixture builder: every index is into buffers it sized itself, never into station bytes.
 #[allow(clippy::indexing_slicing)]
 pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> {
+    mux_with_id3_for_tests(es, stream_type, frame_bytes, None)
+}
+
+/// Like [`mux_for_tests`], with a timed-ID3 metadata stream (PID 0x0102, stream type 0x15) carrying
+/// `id3` once, after the audio: how HLS packagers deliver now-playing titles in TS segments.
+// A fixture builder: every index is into buffers it sized itself, never into station bytes; its
+// tables read best written out in one place.
+#[allow(clippy::indexing_slicing, clippy::too_many_lines)]
+pub fn mux_with_id3_for_tests(
+    es: &[u8],
+    stream_type: u8,
+    frame_bytes: usize,
+    id3: Option<&[u8]>,
+) -> Vec<u8> {
     const PMT_PID: u16 = 0x1000;
     const AUDIO_PID: u16 = 0x0101;
+    const ID3_PID: u16 = 0x0102;
     fn packet(pid: u16, start: bool, counter: &mut u8, payload: &[u8]) -> Vec<u8> {
         let mut p = vec![
             SYNC,
@@ -272,25 +287,32 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
         ],
     );
     out.extend(packet(0, true, &mut table_counter, &pat));
-    let pmt = section(
-        0x02,
-        &[
-            0,
-            1,
-            0xC1,
-            0,
-            0,
-            0xE1,
-            0x01,
+    let mut pmt_body = vec![
+        0,
+        1,
+        0xC1,
+        0,
+        0,
+        0xE1,
+        0x01,
+        0xF0,
+        0,
+        stream_type,
+        0xE0 | (AUDIO_PID >> 8) as u8,
+        AUDIO_PID as u8,
+        0xF0,
+        0,
+    ];
+    if id3.is_some() {
+        pmt_body.extend_from_slice(&[
+            METADATA_PES,
+            0xE0 | (ID3_PID >> 8) as u8,
+            ID3_PID as u8,
             0xF0,
             0,
-            stream_type,
-            0xE0 | (AUDIO_PID >> 8) as u8,
-            AUDIO_PID as u8,
-            0xF0,
-            0,
-        ],
-    );
+        ]);
+    }
+    let pmt = section(0x02, &pmt_body);
     out.extend(packet(PMT_PID, true, &mut program_counter, &pmt));
     for frame in es.chunks(frame_bytes.max(1)) {
         let mut pes = vec![0, 0, 1, 0xC0, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1];
@@ -305,6 +327,17 @@ pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> 
             first = false;
         }
     }
+    if let Some(tag) = id3 {
+        // Private stream 1 (0xBD) with a PTS, as ffmpeg and Apple's packagers write timed ID3.
+        let mut pes = vec![0, 0, 1, 0xBD, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1];
+        pes.extend_from_slice(tag);
+        let mut counter = 0;
+        let mut first = true;
+        for chunk in pes.chunks(PACKET - 4) {
+            out.extend(packet(ID3_PID, first, &mut counter, chunk));
+            first = false;
+        }
+    }
     out
 }
 
@@ -314,6 +347,28 @@ mod tests {
 
     fn es(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn timed_id3_in_a_metadata_stream_is_collected_apart_from_the_audio() {
+        let stream = es(5_000);
+        let tag = super::super::id3::tag_for_tests(&[(b"TIT2", &"Long Song ".repeat(40))]);
+        let ts = mux_with_id3_for_tests(&stream, AAC_ADTS, 371, Some(&tag));
+        let mut demuxer = TsDemuxer::default();
+        let audio = demuxer.push(&ts).expect("demux");
+        assert_eq!(audio, stream, "the metadata stays out of the audio");
+        let tags = demuxer.take_id3();
+        assert_eq!(
+            tags.len(),
+            1,
+            "one tag, spanning {} packets",
+            tag.len() / PACKET + 1
+        );
+        assert_eq!(
+            super::super::id3::title(&tags[0]).as_deref(),
+            Some("Long Song ".repeat(40).trim())
+        );
+        assert!(demuxer.take_id3().is_empty(), "taken once");
     }
 
     #[test]
