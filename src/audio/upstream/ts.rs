@@ -219,8 +219,6 @@ impl TsDemuxer {
 
 /// Wraps an elementary audio stream into a transport stream (PAT, PMT, PES packets of `frame_bytes`):
 /// what an HLS packager does. For tests here and in `tests/`; also documents the layout this demuxer reads.
-// A fixture builder: every index is into buffers it sized itself, never into station bytes.
-#[allow(clippy::indexing_slicing)]
 pub fn mux_for_tests(es: &[u8], stream_type: u8, frame_bytes: usize) -> Vec<u8> {
     mux_with_id3_for_tests(es, stream_type, frame_bytes, None)
 }
