@@ -25,6 +25,9 @@ use crate::service::{Service, Signals};
 
 /// How long shutdown waits for voice calls to be left before closing the gateway anyway.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+/// After the shutdown finished, how long the gateway may take to close before the process exits anyway
+/// (a gateway that keeps invalidating the session kept serenity reconnecting, and SIGTERM was ignored).
+const GATEWAY_CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Why the bot could not start or stopped with a failure.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,10 @@ pub enum AppError {
     Registration(String),
     #[error("Discord connection failed: {0}")]
     Discord(Box<serenity::Error>),
+    #[error(
+        "the Discord gateway did not close within {0:?} after the shutdown (sessions were saved); exiting anyway"
+    )]
+    GatewayWouldNotClose(Duration),
 }
 
 impl From<serenity::Error> for AppError {
@@ -188,22 +195,48 @@ pub async fn run(config: &Config, reread: ConfigLoader) -> Result<(), AppError> 
         })
     };
 
+    drive_gateway(&mut client, config, &mut fatal_rx, &shard_manager, stopper).await
+}
+
+/// Runs the shards until they end, a fatal start-up error arrives, or the shutdown finishes; then
+/// waits a bounded time for the gateway to close.
+async fn drive_gateway(
+    client: &mut serenity::Client,
+    config: &Config,
+    fatal_rx: &mut mpsc::UnboundedReceiver<String>,
+    shard_manager: &Arc<serenity::gateway::ShardManager>,
+    stopper: tokio::task::JoinHandle<()>,
+) -> Result<(), AppError> {
+    let gateway = async {
+        match &config.discord.shards {
+            Some(s) => client.start_shard_range(s.first..s.last + 1, s.total).await,
+            None => client.start_autosharded().await,
+        }
+    };
+    tokio::pin!(gateway);
+    tokio::pin!(stopper);
+    let mut stopper_done = false;
     let result = tokio::select! {
-        result = async {
-            match &config.discord.shards {
-                Some(s) => client.start_shard_range(s.first..s.last + 1, s.total).await,
-                None => client.start_autosharded().await,
-            }
-        } => result.map_err(AppError::from),
+        result = &mut gateway => result.map_err(AppError::from),
         Some(message) = fatal_rx.recv() => {
             shard_manager.shutdown_all().await;
             Err(AppError::Registration(message))
         }
+        _ = &mut stopper => {
+            // Sessions are saved and the shards were told to close: the gateway ends now, or we stop
+            // waiting for it (the process must exit on SIGTERM whatever the gateway does).
+            stopper_done = true;
+            match tokio::time::timeout(GATEWAY_CLOSE_DEADLINE, &mut gateway).await {
+                Ok(result) => result.map_err(AppError::from),
+                Err(_) => Err(AppError::GatewayWouldNotClose(GATEWAY_CLOSE_DEADLINE)),
+            }
+        }
     };
     // A clean stop: the stopper finished (or is finishing) the shutdown; wait for it so sessions are saved.
-    if tokio::time::timeout(SHUTDOWN_DEADLINE * 2, stopper)
-        .await
-        .is_err()
+    if !stopper_done
+        && tokio::time::timeout(SHUTDOWN_DEADLINE * 2, &mut stopper)
+            .await
+            .is_err()
     {
         tracing::warn!("shutdown did not finish in time");
     }

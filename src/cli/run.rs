@@ -24,6 +24,9 @@ pub fn run(
         .thread_name("alastor")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(crate::app::run(config, Box::new(reread)))?;
+    let result = runtime.block_on(crate::app::run(config, Box::new(reread)));
+    // Blocking decode threads and stray tasks get a moment, not a veto over the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    result?;
     Ok(ExitCode::SUCCESS)
 }
