@@ -265,11 +265,18 @@ impl fmt::Display for Secret {
 pub enum ConfigError {
     #[error("config file {path} was given but does not exist")]
     MissingFile { path: PathBuf },
+    #[error("config file {path} is not a regular file ({what}); give the path of an alastor.toml")]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("config file {path} is {bytes} bytes; a configuration is at most {MAX_CONFIG_BYTES} bytes")]
+    TooLarge { path: PathBuf, bytes: u64 },
     #[error("{}", render_figment_error(.0))]
     Invalid(Box<figment::Error>),
 }
 
 const ENV_PREFIX: &str = "ALASTOR_";
+
+/// Largest configuration file read: a real one is a few kilobytes.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Environment variables that are command-line flags (clap reads them), not config keys.
 const ENV_FLAGS: &[&str] = &["config", "stations_dir", "data_dir"];
@@ -287,6 +294,25 @@ impl Config {
             Some(path) => path.to_owned(),
             None => PathBuf::from(DEFAULT_CONFIG_FILE),
         };
+        // figment reads a folder or a device as "no file" and would run on defaults: refuse instead.
+        if let Ok(meta) = std::fs::metadata(&file) {
+            let what = if meta.is_dir() {
+                Some("a folder")
+            } else if !meta.is_file() {
+                Some("a device, socket or pipe")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(ConfigError::NotAFile { path: file, what });
+            }
+            if meta.len() > MAX_CONFIG_BYTES {
+                return Err(ConfigError::TooLarge {
+                    path: file,
+                    bytes: meta.len(),
+                });
+            }
+        }
         Self::from_figment(&Self::figment(&file))
     }
 
@@ -546,6 +572,21 @@ mod tests {
             assert!(!error.contains("123456789012"), "{error}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_folder_or_a_device_as_config_file_is_refused_not_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let error = Config::load(Some(dir.path())).expect_err("a folder").to_string();
+        assert!(error.contains("is not a regular file (a folder)"), "{error}");
+        let error = Config::load(Some(Path::new("/dev/zero")))
+            .expect_err("a device")
+            .to_string();
+        assert!(error.contains("a device"), "{error}");
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, "# x\n".repeat(300_000)).expect("write");
+        let error = Config::load(Some(&big)).expect_err("too large").to_string();
+        assert!(error.contains("at most"), "{error}");
     }
 
     #[test]
