@@ -1,8 +1,9 @@
-//! `StationIndex` ranking over a realistic ~40-station catalog: prefixes while typing, typos, aliases,
-//! diacritics, genres, the empty query, case, determinism, limits and hostile input.
+//! `StationIndex` ranking over a realistic ~40-station catalog (prefixes while typing, typos, aliases,
+//! diacritics, genres, the empty query, case, determinism, limits and hostile input), and over ~3,600 real
+//! names from real playlists (transliterations, middle words, names against tags, ties to the closer name).
 
 use alastor::core::station::model::{MAX_NAME_CHARS, Origin, StationDraft, StationId};
-use alastor::core::station::search::{MAX_AUTOCOMPLETE, SearchHit};
+use alastor::core::station::search::{EXACT_NAME, MAX_AUTOCOMPLETE, SearchHit};
 use alastor::core::station::{Catalog, StationIndex};
 use rstest::{fixture, rstest};
 
@@ -178,6 +179,38 @@ fn name_beats_tag(index: &StationIndex) {
     assert!(tagged.is_some_and(|t| t.score < hits[0].score));
 }
 
+#[test]
+fn exact_name_is_first_even_against_a_preferred_station_with_it_as_alias() {
+    // Before: "Jazz FM London" (alias "jazz fm", preferred) scored (90 + 90 + 20) × 1.15 = 230 against
+    // 100 + 90 + 20 = 210 for the station named "Jazz FM".
+    let index = StationIndex::build(&catalog_of(&[
+        ("Jazz FM", &[], &["jazz"]),
+        ("Jazz FM London", &["jazz fm"], &["jazz"]),
+    ]))
+    .expect("index builds");
+    let london = StationId::parse("jazz-fm-london").expect("valid id");
+    let hits = index.autocomplete_preferring("jazz fm", 5, &[london]);
+    assert_eq!(names(&hits), ["Jazz FM", "Jazz FM London"]);
+}
+
+#[test]
+fn name_prefix_and_name_typo_outrank_a_whole_tag() {
+    // Before: a whole tag scored 6, the same as a prefix in a name and more than a typo (4), so the
+    // station only tagged "rock" came first (by name) for "rock".
+    let index = StationIndex::build(&catalog_of(&[
+        ("Absolut Radio", &[], &["rock"]),
+        ("Radio Rocks", &[], &[]),
+        ("Radio Rok", &[], &[]),
+    ]))
+    .expect("index builds");
+    let hits = index.autocomplete("rock", 5);
+    assert_eq!(
+        names(&hits),
+        ["Radio Rocks", "Radio Rok", "Absolut Radio"],
+        "{hits:?}"
+    );
+}
+
 #[rstest]
 fn genre_query_ranks_tagged_stations_before_fuzzy_neighbours(index: &StationIndex) {
     let hits = index.autocomplete("jazz", 25);
@@ -219,28 +252,54 @@ fn preferred_station_wins_a_tie_but_not_a_better_match(index: &StationIndex) {
     assert_eq!(hits[0].name, "KEXP");
 }
 
+/// The tie-break order of a name: fewer words, then fewer letters, then alphabetical.
+fn closeness(name: &str) -> (usize, usize, String) {
+    let words = alastor::core::station::fold::words(name);
+    let letters = words.iter().map(String::len).sum();
+    (
+        words.len(),
+        letters,
+        alastor::core::station::model::fold(name),
+    )
+}
+
 #[rstest]
 #[case("radio")]
 #[case("bbc ra")]
-#[case("")]
 #[case("pop")]
-fn same_query_twice_same_order_and_ties_by_name(index: &StationIndex, #[case] query: &str) {
+#[case("absolut")]
+fn same_query_twice_same_order_and_ties_to_the_closer_name(
+    index: &StationIndex,
+    #[case] query: &str,
+) {
     let first = index.search(query, 100);
     let second = index.search(query, 100);
     assert_eq!(first, second);
     // Rebuilding from the same catalog gives the same ranking too.
     let rebuilt = StationIndex::build(&catalog_of(STATIONS)).expect("index builds");
     assert_eq!(rebuilt.search(query, 100), first);
+    assert!(first.len() > 1, "{query:?} finds several stations");
     for pair in first.windows(2) {
         assert!(pair[0].score >= pair[1].score, "{pair:?} not by score");
         if pair[0].score.total_cmp(&pair[1].score).is_eq() {
             assert!(
-                alastor::core::station::model::fold(&pair[0].name)
-                    <= alastor::core::station::model::fold(&pair[1].name),
-                "tie not by name: {pair:?}"
+                closeness(&pair[0].name) <= closeness(&pair[1].name),
+                "tie not to the closer name: {pair:?}"
             );
         }
     }
+}
+
+#[rstest]
+fn empty_query_is_the_same_alphabetical_page_after_a_rebuild(index: &StationIndex) {
+    let rebuilt = StationIndex::build(&catalog_of(STATIONS)).expect("index builds");
+    assert_eq!(index.search("", 100), rebuilt.search("", 100));
+    let names: Vec<String> = index
+        .search("", 100)
+        .iter()
+        .map(|h| alastor::core::station::model::fold(&h.name))
+        .collect();
+    assert!(names.is_sorted(), "{names:?}");
 }
 
 #[rstest]
@@ -350,6 +409,140 @@ fn real_index() -> StationIndex {
             }),
     );
     StationIndex::build(&catalog).expect("index builds")
+}
+
+#[rstest]
+// A typed query that is a whole name, or the start of one: that station first.
+#[case::exact_mdr_sachsen("mdr sachsen", "MDR Sachsen", 1)]
+#[case::prefix_mdr_sach("mdr sach", "MDR Sachsen", 1)]
+#[case::exact_triple_j("triple j", "Triple J", 1)]
+#[case::prefix_triple_j_un("triple j un", "Triple J Unearthed", 1)]
+#[case::exact_jazz_fm("jazz fm", "Jazz FM", 1)]
+#[case::exact_classic_fm("classic fm", "Classic FM", 1)]
+#[case::exact_absolute_radio("absolute radio", "Absolute Radio", 1)]
+#[case::exact_dr_p3("dr p3", "DR P3", 1)]
+#[case::exact_npo_radio_2("NPO Radio 2", "NPO Radio 2", 1)]
+#[case::prefix_radio_paradise_mel("radio paradise mel", "Radio Paradise - Mellow", 1)]
+#[case::prefix_soma_fm_groo("soma fm groo", "Soma FM - Groove Salad", 1)]
+#[case::prefix_france_musique_la_j("france musique la j", "France Musique La Jazz", 1)]
+#[case::prefix_radio_caro("radio caro", "Radio Caroline", 1)]
+#[case::prefix_linn_cl("linn cl", "Linn Classical", 1)]
+#[case::prefix_swiss_ja("swiss ja", "Radio Swiss Jazz", 1)]
+#[case::prefix_byte("byte", "ByteFM", 1)]
+// Typos.
+#[case::typo_groove_slaad("groove slaad", "Soma FM - Groove Salad", 1)]
+#[case::typo_seceret_agent("seceret agent", "Soma FM - Secret Agent", 1)]
+#[case::typo_drone_zoen("drone zoen", "Soma FM - Drone Zone", 1)]
+#[case::typo_clasic_fm("clasic fm", "Classic FM", 1)]
+#[case::typo_dandelon_radio("dandelon radio", "Dandelion Radio", 1)]
+#[case::typo_suburbs_of_gao("suburbs of gao", "Soma FM - Suburbs of Goa", 1)]
+#[case::typo_illinios("illinios street lounge", "Soma FM - Illinois Street Lounge", 1)]
+#[case::typo_maschinengiest("maschinengiest", "Maschinengeist Radio", 1)]
+#[case::typo_omroep_zealand("omroep zealand", "Omroep Zeeland", 1)]
+#[case::typo_radio_paradise_mellwo("radio paradise mellwo", "Radio Paradise - Mellow", 1)]
+// Transliterations, both ways: the name has the umlaut, the query spells it out, or the reverse.
+#[case::translit_radio_koeln("radio koeln", "Radio Köln", 1)]
+#[case::translit_radio_koln("radio koln", "Radio Köln", 1)]
+#[case::translit_radio_koe_typing("radio koe", "Radio Köln", 1)]
+#[case::translit_muenchen_tv("muenchen tv", "München TV", 1)]
+#[case::translit_muench_typing("muench", "München TV", 1)]
+#[case::translit_tv_wuerzburg("tv wuerzburg", "TV Würzburg", 1)]
+#[case::translit_telezueri("telezueri", "TeleZüri HD", 1)]
+#[case::translit_hitradio_oe3("hitradio oe3", "Hitradio Ö3", 1)]
+#[case::translit_mdr_thueringen("mdr thueringen", "MDR Thüringen", 1)]
+#[case::translit_goeteborg("goeteborg", "Sveriges Radio P4 Göteborg", 1)]
+#[case::translit_nrk_p1_oestfold("nrk p1 oestfold", "NRK P1 Østfold", 1)]
+#[case::translit_ostfold("ostfold", "NRK P1 Østfold", 1)]
+#[case::translit_koebenhavn("koebenhavn", "DR P4 København", 1)]
+#[case::translit_laen_typing("laen", "Ländle TV", 1)]
+#[case::translit_jaegermusic_umlaut("jägermusic", "FluxFM - JaegerMusic Radio", 1)]
+#[case::translit_jagermusic("jagermusic", "FluxFM - JaegerMusic Radio", 1)]
+#[case::translit_vaestmanlands("vaestmanlands", "Västmanlands TV", 1)]
+#[case::translit_cyrillic_latin("avtoradio", "Авторадио (Волгоград 103.1 FM)", 1)]
+// A middle word of a "Network - Channel" name.
+#[case::middle_secret_agent("secret agent", "Soma FM - Secret Agent", 1)]
+#[case::middle_main_mix("main mix", "Radio Paradise - Main Mix", 1)]
+#[case::middle_unearthed("unearthed", "Triple J Unearthed", 1)]
+#[case::middle_studio_brussel("studio brussel", "VRT - Studio Brussel", 1)]
+#[case::middle_rete_tre("rete tre", "RSI - Rete Tre", 1)]
+#[case::middle_new_orleans("new orleans", "WWOZ New Orleans FM 90.7 - Various Artists", 3)]
+// A genre word: a station with it in the name, before those only tagged with it.
+#[case::genre_metal("metal", "Soma FM - Metal Detector", 3)]
+#[case::genre_reggae("reggae", "Soma FM - Heavyweight Reggae", 3)]
+#[case::genre_lounge("lounge", "Audiophile Lounge", 3)]
+#[case::genre_ambient("ambient", "A.M. Ambient", 3)]
+#[case::genre_chill_typing("chill", "FluxFM - ChillHop", 3)]
+#[case::genre_country("country", "ABC Country", 1)]
+// A word many names share: the closest name.
+#[case::closer_absolute("absolute", "Absolute Radio", 1)]
+#[case::closer_absolut("absolut", "Absolut Hot", 1)]
+#[case::exact_fluxfm("fluxfm", "FluxFM", 1)]
+#[case::closer_triple("triple", "Triple J", 1)]
+#[case::closer_kuvo("kuvo", "KUVO HD2", 1)]
+#[case::closer_radio_jazz("radio jazz", "Radio Jazz FM", 1)]
+#[case::closer_jazz("jazz", "Jazz FM", 1)]
+#[case::closer_classic("classic", "Classic FM", 1)]
+fn finds_real_names(
+    real_index: &StationIndex,
+    #[case] query: &str,
+    #[case] expected: &str,
+    #[case] within: usize,
+) {
+    let hits = real_index.autocomplete(query, MAX_AUTOCOMPLETE);
+    let position = hits.iter().position(|h| h.name == expected);
+    assert!(
+        position.is_some_and(|p| p < within),
+        "{query:?}: expected {expected:?} in the top {within}, got {:?}",
+        names(&hits).into_iter().take(5).collect::<Vec<_>>()
+    );
+}
+
+#[rstest]
+fn tag_only_match_ranks_below_every_name_match(real_index: &StationIndex) {
+    // "FluxFM - Hard Rock FM" is tagged metal; five names have the word (or start with it).
+    let hits = real_index.search("metal", 100);
+    let tagged = hits
+        .iter()
+        .position(|h| h.name == "FluxFM - Hard Rock FM")
+        .expect("the tagged station is found");
+    for named in [
+        "Soma FM - Metal Detector",
+        "PRM - Prog Rock & Metal",
+        "FluxFM - MetalFM",
+    ] {
+        let at = hits.iter().position(|h| h.name == named);
+        assert!(
+            at.is_some_and(|at| at < tagged),
+            "{named} at {at:?}, tag-only at {tagged}"
+        );
+    }
+}
+
+#[rstest]
+fn koeln_koln_and_koln_with_umlaut_all_find_radio_koln_as_its_exact_name(
+    real_index: &StationIndex,
+) {
+    // Before: "radio koeln" only reached "Radio Köln" as a typo (10 + 4), "radio koe" not at all.
+    for query in [
+        "radio koeln",
+        "radio köln",
+        "radio koln",
+        "RADIO KÖLN",
+        "Radio Koeln",
+    ] {
+        let hits = real_index.autocomplete(query, 3);
+        assert_eq!(hits[0].name, "Radio Köln", "{query:?}");
+        assert!(hits[0].score >= EXACT_NAME, "{query:?}: {hits:?}");
+    }
+}
+
+#[rstest]
+fn a_name_written_with_ascii_digraphs_is_found_by_the_umlaut(real_index: &StationIndex) {
+    // The fixture spells it "JaegerMusic"; "jäger" and "jager" are the same word.
+    for query in ["fluxfm jäger", "fluxfm jager", "fluxfm jaeger"] {
+        let hits = real_index.autocomplete(query, 3);
+        assert_eq!(hits[0].name, "FluxFM - JaegerMusic Radio", "{query:?}");
+    }
 }
 
 /// 100 realistic queries over the real names: (query, the station meant). Kinds, as people type them:
