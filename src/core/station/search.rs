@@ -177,22 +177,20 @@ impl StationIndex {
                 .build(),
         );
 
+        // Only the sort keys for all stations at once; the spellings are made one station at a time below
+        // (holding them all would cost tens of MB at 50k stations, kept mapped after the build).
         let mut stations: Vec<_> = catalog
             .iter()
-            .map(|s| {
-                let name = spellings(&s.name);
-                let close = name.first().map_or((0, 0), |plain| closeness(plain));
-                (close, fold(&s.name), name, s)
-            })
+            .map(|s| (closeness(&words(&s.name)), fold(&s.name), s))
             .collect();
-        stations.sort_by(|(ca, ka, _, a), (cb, kb, _, b)| {
+        stations.sort_by(|(ca, ka, a), (cb, kb, b)| {
             ca.cmp(cb)
                 .then_with(|| ka.cmp(kb))
                 .then_with(|| a.id.cmp(&b.id))
         });
         let mut alphabetical: Vec<usize> = (0..stations.len()).collect();
         alphabetical.sort_by(|&a, &b| {
-            let key = |ord: usize| stations.get(ord).map(|(_, name, _, s)| (name, &s.id));
+            let key = |ord: usize| stations.get(ord).map(|(_, name, s)| (name, &s.id));
             key(a).cmp(&key(b))
         });
 
@@ -202,12 +200,13 @@ impl StationIndex {
         // minimum budget (15 MB) is plenty.
         let mut writer = SingleSegmentIndexWriter::<TantivyDocument>::new(index, 15_000_000)?;
         let mut entries = Vec::with_capacity(stations.len());
-        for (ord, (_, _, name_spellings, station)) in stations.into_iter().enumerate() {
+        for (ord, (_, _, station)) in stations.into_iter().enumerate() {
             // INVARIANT: validation caps names; a longer one would be rejected by Discord, so fail loudly
             // in debug builds and truncate defensively in release.
             debug_assert!(station.name.chars().count() <= MAX_NAME_CHARS);
             let mut doc = TantivyDocument::default();
             doc.add_u64(fields.ord, ord as u64);
+            let name_spellings = spellings(&station.name);
             add_words(&mut doc, fields.name, &name_spellings);
             for spelling in &name_spellings {
                 doc.add_text(fields.name_key, spelling.join(" "));
