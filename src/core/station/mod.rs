@@ -2,6 +2,7 @@
 //! hot reload, and the tantivy search index behind autocomplete.
 
 pub mod catalog;
+pub mod fold;
 pub mod loader;
 pub mod m3u;
 pub mod model;

@@ -1,17 +1,23 @@
 //! `StationIndex`: fuzzy, alias- and genre-aware station search behind autocomplete and `stations search`.
 //!
 //! One tantivy document per station in an in-RAM index, built from a [`Catalog`] snapshot in one call
-//! (the caller swaps the whole index on reload). Text is folded to ASCII lowercase (`model::fold`) and cut
-//! into words before it reaches tantivy, and queries go through the same [`words`] function, so "THÜRINGEN",
-//! "thuringen" and "Thüringen" are one term.
+//! (the caller swaps the whole index on reload). Text is folded to ASCII lowercase and cut into words
+//! before it reaches tantivy ([`fold`](super::fold)), so "THÜRINGEN", "thuringen" and "Thüringen" are one
+//! term; names, aliases and tags are indexed under each of their [`spellings`] too, so "koeln", "koln" and
+//! "köln" find both "Radio Köln" and "Radio Koeln". Queries are folded once, plainly ([`words`]).
 //!
 //! Ranking is designed, not BM25: every clause scores a constant so the order follows these rules, best first:
-//! 1. the whole query equals the station name ([`EXACT_NAME`]) or one of its aliases ([`EXACT_ALIAS`]);
+//! 1. the whole query equals the station name ([`EXACT_NAME`]), else one of its aliases or its name
+//!    without spaces ([`EXACT_ALIAS`]): an exact name is first whatever the rest scores (a preferred
+//!    station included), an exact alias above any word match;
 //! 2. per query word, the best of: whole word > prefix (last word only, the user is typing) > typo
-//!    (Levenshtein 1, or 2 for words of 6+ letters, transpositions cost 1); name > alias > tag;
+//!    (Levenshtein 1, or 2 for words of 6+ letters, transpositions cost 1), in the name > in an alias;
+//!    a tag (genre) match counts only where neither matches, and below the weakest of them, so a station
+//!    with the word in its name always outranks one only tagged with it;
 //!    a second typo, and a typo in the word being typed, only count when the first letter is right;
 //!    word scores add up, so stations matching more of the words rank higher;
-//! 3. ties: score, then folded name, then id — fully deterministic.
+//! 3. ties: the closer name first (fewer words, then fewer letters: "absolute" finds "Absolute Radio"
+//!    before "1.FM - Absolute Trance (Euro) Radio"), then folded name, then id — fully deterministic.
 //!
 //! The empty query returns a fixed first page: caller-preferred ids first (a guild's favourites and
 //! most-played), then every station alphabetically by folded name, then id.
@@ -33,6 +39,7 @@ use tantivy::tokenizer::{LowerCaser, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, IndexReader, ReloadPolicy, SingleSegmentIndexWriter, TantivyDocument, Term};
 
 use super::catalog::Catalog;
+use super::fold::{spellings, words};
 use super::model::{MAX_NAME_CHARS, StationId, fold};
 
 /// Discord allows at most 25 autocomplete choices.
@@ -45,21 +52,25 @@ const MAX_QUERY_WORDS: usize = 8;
 /// Longest word we try fuzzily; longer "words" are noise (URLs, pasted junk) and only match exactly.
 const MAX_FUZZY_WORD_CHARS: usize = 32;
 
-/// Score of the whole query being the station's name.
-pub const EXACT_NAME: f32 = 100.0;
-/// Score of the whole query being one of the station's aliases.
-pub const EXACT_ALIAS: f32 = 90.0;
+/// Score of the whole query being the station's name: more than any other match can add up to (an exact
+/// alias and eight whole words, boosted as preferred, is (200 + 80) × 1.15 = 322).
+pub const EXACT_NAME: f32 = 1000.0;
+/// Score of the whole query being one of the station's aliases (or its name without spaces): more than
+/// eight whole words, boosted (80 × 1.15 = 92).
+pub const EXACT_ALIAS: f32 = 200.0;
 const WORD: f32 = 10.0;
 const PREFIX: f32 = 6.0;
 const TYPO_1: f32 = 4.0;
 const TYPO_2: f32 = 2.5;
 const NAME_WEIGHT: f32 = 1.0;
 const ALIAS_WEIGHT: f32 = 0.9;
-const TAG_WEIGHT: f32 = 0.6;
-/// Share of the score of the other fields a word also matches (see `build_query`).
-const FIELD_TIE_BREAKER: f32 = 0.2;
+/// A query word that is a tag: below the weakest name or alias match (a second typo in an alias,
+/// 2.5 × 0.9 = 2.25) even when boosted as preferred (1.5 × 1.15 = 1.725).
+const TAG_WORD: f32 = 1.5;
+const TAG_TYPO_1: f32 = 0.75;
+const TAG_TYPO_2: f32 = 0.5;
 /// Multiplier for caller-preferred stations on a non-empty query: reorders near-equals, never beats a
-/// clearly better match (a whole word over a typo is 10 vs 4).
+/// clearly better match (a whole word over a typo is 10 vs 4, a name over a tag 2.25 vs 1.5).
 const PREFERRED_BOOST: f32 = 1.15;
 
 /// Name of the analyzer registered on the index: text arrives pre-folded, so split + lowercase suffices.
@@ -100,8 +111,12 @@ struct Entry {
 pub struct StationIndex {
     reader: IndexReader,
     fields: Fields,
-    /// INVARIANT: sorted by (folded name, id); the `ord` fast field of a document indexes this vector.
+    /// INVARIANT: sorted by the tie-break order — closeness (name words, then letters), folded name, id —
+    /// and added to the index in this order, so docid order is that order too (tantivy breaks score ties
+    /// by docid); the `ord` fast field of a document indexes this vector.
     entries: Vec<Entry>,
+    /// Indices into `entries` by (folded name, id): the empty query's alphabetical page.
+    alphabetical: Vec<usize>,
 }
 
 impl std::fmt::Debug for StationIndex {
@@ -112,13 +127,23 @@ impl std::fmt::Debug for StationIndex {
     }
 }
 
-/// Folds text and cuts it into ASCII alphanumeric words: the one definition of "word" for index and query.
-fn words(text: &str) -> Vec<String> {
-    fold(text)
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// How close a name is to any query that matches it, smaller first: its number of words, then their
+/// letters. Among stations a query matches equally well, the one with fewer words besides the query's
+/// is the one meant ("Absolute Radio", not "1.FM - Absolute Trance (Euro) Radio").
+fn closeness(name_words: &[String]) -> (usize, usize) {
+    (name_words.len(), name_words.iter().map(String::len).sum())
+}
+
+/// Adds each word of `spellings` once to `field`, as one text value.
+fn add_words(doc: &mut TantivyDocument, field: Field, spellings: &[Vec<String>]) {
+    let mut seen = HashSet::new();
+    let distinct: Vec<&str> = spellings
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .filter(|w| seen.insert(*w))
+        .collect();
+    doc.add_text(field, distinct.join(" "));
 }
 
 fn build_schema() -> (Schema, Fields) {
@@ -152,8 +177,22 @@ impl StationIndex {
                 .build(),
         );
 
-        let mut stations: Vec<_> = catalog.iter().map(|s| (fold(&s.name), s)).collect();
-        stations.sort_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.id.cmp(&b.id)));
+        // Only the sort keys for all stations at once; the spellings are made one station at a time below
+        // (holding them all would cost tens of MB at 50k stations, kept mapped after the build).
+        let mut stations: Vec<_> = catalog
+            .iter()
+            .map(|s| (closeness(&words(&s.name)), fold(&s.name), s))
+            .collect();
+        stations.sort_by(|(ca, ka, a), (cb, kb, b)| {
+            ca.cmp(cb)
+                .then_with(|| ka.cmp(kb))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut alphabetical: Vec<usize> = (0..stations.len()).collect();
+        alphabetical.sort_by(|&a, &b| {
+            let key = |ord: usize| stations.get(ord).map(|(_, name, s)| (name, &s.id));
+            key(a).cmp(&key(b))
+        });
 
         // One segment in docid order, so the index (and ties inside tantivy) are the same on every build,
         // written on this thread: an indexing thread would leave its freed arena (megabytes) mapped in
@@ -161,26 +200,30 @@ impl StationIndex {
         // minimum budget (15 MB) is plenty.
         let mut writer = SingleSegmentIndexWriter::<TantivyDocument>::new(index, 15_000_000)?;
         let mut entries = Vec::with_capacity(stations.len());
-        for (ord, (_, station)) in stations.into_iter().enumerate() {
+        for (ord, (_, _, station)) in stations.into_iter().enumerate() {
             // INVARIANT: validation caps names; a longer one would be rejected by Discord, so fail loudly
             // in debug builds and truncate defensively in release.
             debug_assert!(station.name.chars().count() <= MAX_NAME_CHARS);
             let mut doc = TantivyDocument::default();
             doc.add_u64(fields.ord, ord as u64);
-            let name_words = words(&station.name);
-            doc.add_text(fields.name, name_words.join(" "));
-            doc.add_text(fields.name_key, name_words.join(" "));
-            // The name without spaces is an implicit alias: "jazz 24" finds "Jazz24", "bbcradio1" finds
-            // "BBC Radio 1".
-            doc.add_text(fields.alias_key, name_words.concat());
+            let name_spellings = spellings(&station.name);
+            add_words(&mut doc, fields.name, &name_spellings);
+            for spelling in &name_spellings {
+                doc.add_text(fields.name_key, spelling.join(" "));
+                // The name without spaces is an implicit alias: "jazz 24" finds "Jazz24", "bbcradio1"
+                // finds "BBC Radio 1".
+                doc.add_text(fields.alias_key, spelling.concat());
+            }
             for alias in &station.aliases {
-                let alias_words = words(alias);
-                doc.add_text(fields.alias, alias_words.join(" "));
-                doc.add_text(fields.alias_key, alias_words.join(" "));
-                doc.add_text(fields.alias_key, alias_words.concat());
+                let alias_spellings = spellings(alias);
+                add_words(&mut doc, fields.alias, &alias_spellings);
+                for spelling in &alias_spellings {
+                    doc.add_text(fields.alias_key, spelling.join(" "));
+                    doc.add_text(fields.alias_key, spelling.concat());
+                }
             }
             for tag in &station.tags {
-                doc.add_text(fields.tag, words(tag).join(" "));
+                add_words(&mut doc, fields.tag, &spellings(tag));
             }
             writer.add_document(doc)?;
             entries.push(Entry {
@@ -197,6 +240,7 @@ impl StationIndex {
             reader,
             fields,
             entries,
+            alphabetical,
         })
     }
 
@@ -258,10 +302,9 @@ impl StationIndex {
         let preferred: HashSet<&StationId> = preferred.iter().collect();
         let mut hits: Vec<(f32, usize)> = Vec::with_capacity(top.len());
         for (score, address) in top {
-            let Some(ord) = self.ord_of(&searcher, address) else {
+            let Some((ord, entry)) = self.ord_of(&searcher, address) else {
                 continue;
             };
-            let entry = &self.entries[ord];
             let score = if preferred.contains(&entry.id) {
                 score * PREFERRED_BOOST
             } else {
@@ -269,34 +312,37 @@ impl StationIndex {
             };
             hits.push((score, ord));
         }
-        // Entries are already in (name, id) order, so ord is the name-then-id tie-break.
+        // Entries are already in tie-break order (closeness, name, id), so ord is the tie-break.
         hits.sort_by(|(sa, oa), (sb, ob)| sb.total_cmp(sa).then(oa.cmp(ob)));
         hits.truncate(limit);
         hits.into_iter()
-            .map(|(score, ord)| self.hit(ord, score))
+            .filter_map(|(score, ord)| self.hit(ord, score))
             .collect()
     }
 
-    fn ord_of(&self, searcher: &tantivy::Searcher, address: tantivy::DocAddress) -> Option<usize> {
+    /// The entry a search result is, by its `ord` fast field.
+    fn ord_of(
+        &self,
+        searcher: &tantivy::Searcher,
+        address: tantivy::DocAddress,
+    ) -> Option<(usize, &Entry)> {
         let segment = searcher.segment_reader(address.segment_ord);
         let column = segment.fast_fields().u64("ord").ok()?;
-        let ord = column.first(address.doc_id)?;
-        usize::try_from(ord)
-            .ok()
-            .filter(|&o| o < self.entries.len())
+        let ord = usize::try_from(column.first(address.doc_id)?).ok()?;
+        Some((ord, self.entries.get(ord)?))
     }
 
-    fn hit(&self, ord: usize, score: f32) -> SearchHit {
-        let entry = &self.entries[ord];
-        SearchHit {
+    fn hit(&self, ord: usize, score: f32) -> Option<SearchHit> {
+        let entry = self.entries.get(ord)?;
+        Some(SearchHit {
             id: entry.id.clone(),
             name: entry.name.clone(),
             score,
-        }
+        })
     }
 
     /// The empty-query page: preferred ids (known ones, first occurrence, in the given order), then the
-    /// rest alphabetically. Scores count down so the JSON output shows the order.
+    /// rest alphabetically.
     fn first_page(&self, limit: usize, preferred: &[StationId]) -> Vec<SearchHit> {
         let mut seen = HashSet::new();
         let preferred_ords = preferred.iter().filter_map(|id| {
@@ -306,12 +352,16 @@ impl StationIndex {
                 .filter(|&ord| seen.insert(ord))
         });
         let ords: Vec<usize> = preferred_ords.collect();
-        let rest = (0..self.entries.len()).filter(|ord| !seen.contains(ord));
+        let rest = self
+            .alphabetical
+            .iter()
+            .copied()
+            .filter(|ord| !seen.contains(ord));
         ords.iter()
             .copied()
             .chain(rest)
             .take(limit)
-            .map(|ord| self.hit(ord, 0.0))
+            .filter_map(|ord| self.hit(ord, 0.0))
             .collect()
     }
 
@@ -330,47 +380,72 @@ impl StationIndex {
 
     fn build_query(&self, searcher: &tantivy::Searcher, query_words: &[String]) -> BooleanQuery {
         let f = self.fields;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let whole = query_words.join(" ");
-        clauses.push((
-            Occur::Should,
+        let mut exact = vec![
             scored(term_query(f.name_key, &whole), EXACT_NAME),
-        ));
-        clauses.push((
-            Occur::Should,
             scored(term_query(f.alias_key, &whole), EXACT_ALIAS),
-        ));
+        ];
         if query_words.len() > 1 {
             // "bbc1" typed as "bbc 1", "jazz 24": the concatenation may be an alias or compact name.
-            let compact = query_words.concat();
-            clauses.push((
-                Occur::Should,
-                scored(term_query(f.alias_key, &compact), EXACT_ALIAS),
+            exact.push(scored(
+                term_query(f.alias_key, &query_words.concat()),
+                EXACT_ALIAS,
             ));
         }
+        // The best exact match only: an exact name also matches its own compact form, and that must not
+        // add up to more than the rule says.
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Should, Box::new(DisjunctionMaxQuery::new(exact)))];
         let last = query_words.len() - 1;
         for (i, word) in query_words.iter().enumerate() {
             let typing = i == last;
             let known = self.is_known_word(searcher, word);
             let automata = WordAutomata::new(word, typing, known);
-            // Per word: the better of name and alias counts (aliases often repeat name words, so adding
-            // them up would favour stations with redundant aliases), plus a fifth of a tag match: "Jazz24"
-            // named *and* tagged jazz beats a station only tagged jazz, but a prefix or a tag never
-            // reaches a whole word in the name.
-            let titles = DisjunctionMaxQuery::new(vec![
-                automata.in_field(f.name, NAME_WEIGHT, true),
-                automata.in_field(f.alias, ALIAS_WEIGHT, true),
-            ]);
-            let tag = automata.in_field(f.tag, TAG_WEIGHT, false);
+            // Per word: the best of name, alias and tag counts, never their sum. Aliases often repeat name
+            // words, and packs tag a jazz station "jazz": adding them up would rank "Linn Jazz" (tagged
+            // jazz) over "Jazz FM" (not tagged) for "jazz", against the closer name. Tags score below
+            // every name and alias tier, so the best is a tag only where the word is in neither.
             clauses.push((
                 Occur::Should,
-                Box::new(DisjunctionMaxQuery::with_tie_breaker(
-                    vec![Box::new(titles), tag],
-                    FIELD_TIE_BREAKER,
-                )),
+                Box::new(DisjunctionMaxQuery::new(vec![
+                    automata.in_field(f.name, &Tiers::title(NAME_WEIGHT)),
+                    automata.in_field(f.alias, &Tiers::title(ALIAS_WEIGHT)),
+                    automata.in_field(f.tag, &Tiers::TAG),
+                ])),
             ));
         }
         BooleanQuery::new(clauses)
+    }
+}
+
+/// What each kind of match of a query word scores in one field.
+struct Tiers {
+    word: f32,
+    /// `None`: a prefix does not count in this field (tags are whole genre words).
+    prefix: Option<f32>,
+    typo_1: f32,
+    typo_2: f32,
+    /// A typo inside the word being typed (prefix fields only).
+    typo_prefix: Option<f32>,
+}
+
+impl Tiers {
+    const TAG: Self = Self {
+        word: TAG_WORD,
+        prefix: None,
+        typo_1: TAG_TYPO_1,
+        typo_2: TAG_TYPO_2,
+        typo_prefix: None,
+    };
+
+    fn title(weight: f32) -> Self {
+        Self {
+            word: WORD * weight,
+            prefix: Some(PREFIX * weight),
+            typo_1: TYPO_1 * weight,
+            typo_2: TYPO_2 * weight,
+            typo_prefix: Some(TYPO_2 * weight),
+        }
     }
 }
 
@@ -414,26 +489,25 @@ impl WordAutomata {
         }
     }
 
-    /// How the word matches in one field: the best of whole word, prefix (`prefixes`: a field where a
-    /// prefix counts; tags are whole genre words, never prefixes; only built for the word being typed),
-    /// and typos. Only the best counts: a whole-word hit must not also collect the prefix and typo
-    /// scores of the same word.
-    fn in_field(&self, field: Field, weight: f32, prefixes: bool) -> Box<dyn Query> {
+    /// How the word matches in one field: the best of whole word, prefix (only built for the word being
+    /// typed, and only where `tiers` scores one) and typos. Only the best counts: a whole-word hit must
+    /// not also collect the prefix and typo scores of the same word.
+    fn in_field(&self, field: Field, tiers: &Tiers) -> Box<dyn Query> {
         let mut alternatives: Vec<Box<dyn Query>> =
-            vec![scored(term_query(field, &self.word), WORD * weight)];
+            vec![scored(term_query(field, &self.word), tiers.word)];
         let automata = [
-            (self.prefix.as_ref().filter(|_| prefixes), PREFIX),
-            (self.typo_1.as_ref(), TYPO_1),
-            (self.typo_2.as_ref(), TYPO_2),
-            (self.typo_prefix.as_ref().filter(|_| prefixes), TYPO_2),
+            (self.prefix.as_ref(), tiers.prefix),
+            (self.typo_1.as_ref(), Some(tiers.typo_1)),
+            (self.typo_2.as_ref(), Some(tiers.typo_2)),
+            (self.typo_prefix.as_ref(), tiers.typo_prefix),
         ];
         for (automaton, score) in automata {
-            if let Some(automaton) = automaton {
+            if let (Some(automaton), Some(score)) = (automaton, score) {
                 let query = AutomatonQuery {
                     field,
                     automaton: Arc::clone(automaton),
                 };
-                alternatives.push(scored(Box::new(query), score * weight));
+                alternatives.push(scored(Box::new(query), score));
             }
         }
         Box::new(DisjunctionMaxQuery::new(alternatives))
@@ -453,10 +527,16 @@ const AWAITING_FIRST: u32 = u32::MAX;
 impl TermAutomaton {
     fn new(word: &str, distance: u8, prefix: bool, pinned: bool) -> Self {
         // Building a Levenshtein builder costs milliseconds at distance 2: one per distance, for good.
-        static BUILDERS: [OnceLock<LevenshteinAutomatonBuilder>; 3] =
-            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-        let builder = BUILDERS[usize::from(distance.min(2))]
-            .get_or_init(|| LevenshteinAutomatonBuilder::new(distance.min(2), true));
+        static EXACT: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+        static ONE: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+        static TWO: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+        let distance = distance.min(2);
+        let builder = match distance {
+            0 => &EXACT,
+            1 => &ONE,
+            _ => &TWO,
+        }
+        .get_or_init(|| LevenshteinAutomatonBuilder::new(distance, true));
         let dfa = if prefix {
             builder.build_prefix_dfa(word)
         } else {
@@ -549,6 +629,55 @@ mod tests {
         automaton.is_match(&state)
     }
 
+    fn index_of(names: &[&str]) -> StationIndex {
+        use crate::core::station::model::{Origin, StationDraft};
+        let origin = Origin::file("search.rs");
+        let stations = names.iter().map(|name| {
+            let draft = StationDraft {
+                name: Some((*name).to_owned()),
+                streams: vec!["http://127.0.0.1:9/".to_owned()],
+                ..StationDraft::default()
+            };
+            draft.validate(&origin).expect("valid station").0
+        });
+        StationIndex::build(&Catalog::new(stations)).expect("index builds")
+    }
+
+    #[test]
+    fn koeln_koln_and_koln_with_umlaut_find_both_spellings_as_whole_words() {
+        let index = index_of(&[
+            "Radio Köln",
+            "Radio Koeln",
+            "Radio Kolberg",
+            "Joe FM",
+            "Phoenix",
+        ]);
+        for query in ["koeln", "koln", "köln", "KÖLN"] {
+            let hits = index.search(query, 5);
+            let found: Vec<&str> = hits.iter().take(2).map(|h| h.name.as_str()).collect();
+            assert!(
+                found.contains(&"Radio Köln") && found.contains(&"Radio Koeln"),
+                "{query:?} → {hits:?}"
+            );
+            assert!(
+                hits.iter().take(2).all(|h| h.score >= WORD),
+                "{query:?} → {hits:?}"
+            );
+        }
+        // The contracted spellings are only added: "jo" is still just a prefix of "joe", "phoenix" whole.
+        let jo = index.search("jo", 5);
+        assert!(
+            jo.first()
+                .is_some_and(|h| h.name == "Joe FM" && h.score < WORD)
+        );
+        let phoenix = index.search("phoenix", 5);
+        assert!(
+            phoenix
+                .first()
+                .is_some_and(|h| h.name == "Phoenix" && h.score >= EXACT_NAME)
+        );
+    }
+
     #[test]
     fn automata_pin_the_first_letter_only_for_second_typos_and_typed_prefixes() {
         let typing = WordAutomata::new("radoi", true, false);
@@ -575,12 +704,5 @@ mod tests {
         let known = WordAutomata::new("paradise", true, true);
         assert!(known.typo_1.is_none() && known.typo_2.is_none());
         assert!(known.prefix.is_some() && known.typo_prefix.is_some());
-    }
-
-    #[test]
-    fn words_fold_and_split_like_the_index() {
-        assert_eq!(words("ANTENNE THÜRINGEN"), ["antenne", "thuringen"]);
-        assert_eq!(words("  BBC-Radio 1!! "), ["bbc", "radio", "1"]);
-        assert!(words("?!… —").is_empty());
     }
 }
