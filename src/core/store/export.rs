@@ -62,7 +62,9 @@ impl Store {
         quietly(body).unwrap_or_else(|panic| {
             Err(StoreError::Damaged {
                 path: self.inner.path.clone(),
-                damage: Damage::Unopenable(format!("redb panicked reading it: {panic}")),
+                damage: Damage::Unopenable(format!(
+                    "redb's own consistency check failed reading it ({panic})"
+                )),
             })
         })
     }
@@ -89,7 +91,7 @@ impl Store {
                     .to_owned(),
             ),
             Ok(Err(e)) => Damage::Pages(e.to_string()),
-            Err(panic) => Damage::Pages(format!("redb panicked checking it: {panic}")),
+            Err(panic) => Damage::Pages(format!("redb's own consistency check failed ({panic})")),
         };
         Err(StoreError::Damaged { path, damage })
     }

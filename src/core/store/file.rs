@@ -76,9 +76,13 @@ pub fn quietly<T>(body: impl FnOnce() -> T) -> Result<T, String> {
                 let mut capture = capture.borrow_mut();
                 match capture.as_mut() {
                     Some(slot) => {
+                        // The file name only: the registry path of redb's source is noise to an operator.
                         let location = info
                             .location()
-                            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+                            .map(|l| {
+                                let file = l.file().rsplit('/').next().unwrap_or_default();
+                                format!(" ({file}:{})", l.line())
+                            })
                             .unwrap_or_default();
                         *slot = format!("{}{location}", panic_text(info.payload()));
                         true
@@ -106,7 +110,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "redb panicked".to_owned())
+        .unwrap_or_else(|| "an internal assertion failed".to_owned())
 }
 
 /// The overlay's unit: writes copy whole chunks of the file into memory.
@@ -293,7 +297,9 @@ pub fn open_read_only(path: &Path) -> io::Result<ReadOnlyOpen> {
             recovered: recovered.load(std::sync::atomic::Ordering::Relaxed),
         },
         Ok(Err(e)) => ReadOnlyOpen::Damaged(Damage::Unopenable(e.to_string())),
-        Err(panic) => ReadOnlyOpen::Damaged(Damage::Unopenable(format!("redb panicked: {panic}"))),
+        Err(panic) => ReadOnlyOpen::Damaged(Damage::Unopenable(format!(
+            "redb's own consistency check failed ({panic}); the file is probably truncated or overwritten"
+        ))),
     })
 }
 

@@ -206,7 +206,9 @@ impl Store {
             Err(panic) => {
                 return Err(StoreError::Damaged {
                     path,
-                    damage: Damage::Unopenable(format!("redb panicked: {panic}")),
+                    damage: Damage::Unopenable(format!(
+                        "redb's own consistency check failed ({panic}); the file is probably truncated or overwritten"
+                    )),
                 });
             }
         };
