@@ -162,18 +162,24 @@ impl StoreDump {
         let wire: DumpJson = serde_path_to_error::deserialize(&mut json).map_err(|e| {
             let place = e.path().to_string();
             let inner = e.into_inner();
-            if place == "." {
-                if inner.is_syntax() || inner.is_eof() {
-                    ImportError::Json(inner)
-                } else {
-                    ImportError::Record {
-                        place: "the file".to_owned(),
-                        reason: inner.to_string(),
-                    }
+            if inner.is_syntax() {
+                ImportError::Json(inner)
+            } else if inner.is_eof() {
+                ImportError::Record {
+                    place: if place == "." {
+                        "the file".to_owned()
+                    } else {
+                        place
+                    },
+                    reason: format!("the file ends here (truncated?): {inner}"),
                 }
             } else {
                 ImportError::Record {
-                    place,
+                    place: if place == "." {
+                        "the file".to_owned()
+                    } else {
+                        place
+                    },
                     reason: inner.to_string(),
                 }
             }

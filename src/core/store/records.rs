@@ -12,6 +12,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::dump::MAX_IDLE_TIMEOUT;
 use super::migrate::Migration;
 use crate::core::guild::{Favourites, GuildSettings, ResumeEntry};
 
@@ -182,9 +183,28 @@ const ADD_CHECKSUM: &[Migration] = &[Migration {
     run: sealed_body,
 }];
 
+/// Settings 1 → 2: the checksum, and an idle timeout within [`MAX_IDLE_TIMEOUT`]. Releases before this one
+/// imported any `u64` (the bot then panicked adding it to `Instant::now()`); such a record is brought to the
+/// longest allowed timeout, with a warning, instead of making the guild's settings unreadable.
+fn settings_v1_to_v2(body: &[u8]) -> Result<Vec<u8>, String> {
+    super::migrate::step(body, |mut settings: GuildSettings| {
+        if settings.idle_timeout > MAX_IDLE_TIMEOUT {
+            tracing::warn!(
+                stored_secs = settings.idle_timeout.as_secs(),
+                "idle timeout longer than 7 days in an old settings record: lowered to 7 days"
+            );
+            settings.idle_timeout = MAX_IDLE_TIMEOUT;
+        }
+        settings
+    })
+}
+
 impl Record for GuildSettings {
     const VERSION: u8 = 2;
-    const MIGRATIONS: &'static [Migration] = ADD_CHECKSUM;
+    const MIGRATIONS: &'static [Migration] = &[Migration {
+        from: 1,
+        run: settings_v1_to_v2,
+    }];
 }
 
 impl Record for Favourites {
@@ -346,6 +366,24 @@ mod tests {
                 false
             )
             .is_err()
+        );
+    }
+
+    /// Regression: an old release imported `idle_timeout: u64::MAX`, which later panicked in
+    /// `now + idle_timeout`. Migrating such a record caps it.
+    #[test]
+    fn migrating_an_old_record_caps_an_overflowing_idle_timeout() {
+        let mut old = settings();
+        old.idle_timeout = Duration::from_secs(u64::MAX);
+        let legacy = seal(AT, 1, &old.body());
+        let read = GuildSettings::decode(AT, &legacy, true).unwrap();
+        assert_eq!(read.idle_timeout, MAX_IDLE_TIMEOUT);
+        assert_eq!(
+            GuildSettings {
+                idle_timeout: old.idle_timeout,
+                ..read
+            },
+            old
         );
     }
 
