@@ -240,7 +240,7 @@ fn a_hostile_value_is_refused_with_its_path(
     }
 }
 
-/// serde_json keeps the last of a repeated key silently; the import refuses it, naming the key.
+/// `serde_json` keeps the last of a repeated key silently; the import refuses it, naming the key.
 #[rstest]
 #[case::guild_twice(
     "\"favourites\": {",

@@ -336,7 +336,7 @@ fn random_bit_flips_never_pass_silently() {
 
 /// Regression: a first create on a full disk left a 1.5 MB partial file, and every later command failed
 /// with "I/O error: invalid data" (printed twice) even after space was freed. The disk is "full" through
-/// RLIMIT_FSIZE (SIGXFSZ ignored, so the write fails with EFBIG like ENOSPC would).
+/// `RLIMIT_FSIZE` (`SIGXFSZ` ignored, so the write fails with `EFBIG` like `ENOSPC` would).
 #[test]
 fn a_failed_first_create_leaves_nothing_behind() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,11 +2,11 @@
 //! have been hand-edited, truncated or written by an attacker.
 //!
 //! Reading is all-or-nothing and never "fixes" anything: the file is capped at [`MAX_IMPORT_BYTES`]; every
-//! object refuses unknown fields and repeated keys (serde_json keeps the last of a repeated key silently, so
+//! object refuses unknown fields and repeated keys (`serde_json` keeps the last of a repeated key silently, so
 //! maps go through [`UniqueMap`]); `version` must be an integer; ids are non-zero canonical decimal numbers;
 //! station ids are slugs; volumes, list lengths and durations are checked against the same limits the bot
 //! uses. Each error names the JSON path of the offending value (`guild_settings.123.default_volume`) and,
-//! where serde_json knows it, the line and column.
+//! where `serde_json` knows it, the line and column.
 //!
 //! The JSON types here mirror the records field for field (conversions destructure them, so a new field in a
 //! record is a compile error here rather than a silently dropped value).
@@ -207,7 +207,7 @@ impl StoreDump {
     }
 }
 
-/// A JSON object whose keys must be unique (serde_json's own maps keep the last of a repeated key).
+/// A JSON object whose keys must be unique (`serde_json`'s own maps keep the last of a repeated key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UniqueMap<K, V>(pub BTreeMap<K, V>);
 
@@ -524,11 +524,11 @@ impl DumpJson {
             }
             let mut roles: Vec<RoleKey> = s.dj_roles.iter().map(|r| RoleKey(r.0)).collect();
             roles.sort_unstable();
-            if let Some(twice) = roles.windows(2).find(|w| w[0] == w[1]) {
-                return Err(bad(
-                    at("dj_roles"),
-                    format!("role {} is listed twice", twice[0]),
-                ));
+            if let Some(twice) = roles.windows(2).find_map(|w| match w {
+                [a, b] if a == b => Some(*a),
+                _ => None,
+            }) {
+                return Err(bad(at("dj_roles"), format!("role {twice} is listed twice")));
             }
             if s.default_volume > s.max_volume {
                 return Err(bad(

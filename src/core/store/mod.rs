@@ -297,16 +297,13 @@ impl Store {
             }),
         };
         // Read the schema first: a store from a newer release is refused before anything is written.
-        let found = match store.schema_version()? {
-            Some(found) => found,
-            None => {
-                return Err(StoreError::Damaged {
-                    path: store.inner.path.clone(),
-                    damage: Damage::Unopenable(
-                        "it has no `meta` table: not an Alastor store".to_owned(),
-                    ),
-                });
-            }
+        let Some(found) = store.schema_version()? else {
+            return Err(StoreError::Damaged {
+                path: store.inner.path.clone(),
+                damage: Damage::Unopenable(
+                    "it has no `meta` table: not an Alastor store".to_owned(),
+                ),
+            });
         };
         if found > SCHEMA_VERSION {
             return Err(StoreError::FromTheFuture {
