@@ -510,3 +510,68 @@ fn a_record_downgraded_to_v1_in_a_migrated_store_is_refused() {
     assert!(err.contains("guild_settings record for key 111"), "{err}");
     assert!(err.contains("no checksum"), "{err}");
 }
+
+const HOLD_VAR: &str = "ALASTOR_HOSTILE_HOLD_DIR";
+
+/// The child half of `a_store_left_by_a_killed_bot_is_read_without_changing_it`: writes, says so, waits to
+/// be killed (redb never gets to close the file cleanly).
+#[test]
+#[ignore = "the child half of a_store_left_by_a_killed_bot_is_read_without_changing_it"]
+fn killed_writer_child() {
+    let dir = std::env::var(HOLD_VAR).expect("run by the parent test");
+    let store = Store::open(Path::new(&dir)).expect("open");
+    for g in 1..=50_u64 {
+        store
+            .update_settings(GuildKey(g), |s| s.always_on = g % 2 == 0)
+            .expect("write");
+    }
+    println!("written");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// After an unclean shutdown redb must recover the file; a read-only command does that in memory only: the
+/// file stays byte-identical, and the bot's next open still finds every acknowledged write.
+#[test]
+fn a_store_left_by_a_killed_bot_is_read_without_changing_it() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "killed_writer_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLD_VAR, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("written"))),
+        "child wrote"
+    );
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let file = dir.path().join(FILE_NAME);
+    // The pid file of the killed writer stays behind; only the store's bytes matter here.
+    let before = sha256(&file);
+    let check = alastor(dir.path(), &["data", "check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("guild_settings 50"),
+        "{}",
+        stdout(&check)
+    );
+    let export = alastor(dir.path(), &["data", "export"]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    assert_eq!(
+        sha256(&file),
+        before,
+        "a read-only command recovered in place"
+    );
+    let store = Store::open(dir.path()).expect("the bot recovers it");
+    assert!(store.settings(GuildKey(50)).expect("read").always_on);
+    assert_eq!(store.export().expect("export").to_json(), stdout(&export));
+}
