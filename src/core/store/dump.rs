@@ -31,8 +31,9 @@ use crate::core::station::StationId;
 pub const DUMP_FORMAT: &str = "alastor-store";
 /// The layout of the export this build writes (not the record versions: those are migrated on import).
 pub const DUMP_VERSION: u64 = 1;
-/// The largest export `data import` reads: far above any real store (20 000 guilds with every field filled
-/// export to about 20 MiB), far below what would exhaust memory. Larger inputs are refused before parsing.
+/// The largest export `data import` reads: above any plausible store (20 000 guilds with every list full —
+/// 25 DJ roles, 25 favourites, 25 play counters each — export to 52 MiB), far below what would exhaust memory.
+/// Larger inputs are refused before parsing.
 pub const MAX_IMPORT_BYTES: u64 = 64 * 1024 * 1024;
 /// The longest idle timeout a record may hold. The bot adds it to `Instant::now()`; a week is far beyond any
 /// sensible setting and nowhere near overflow.
