@@ -306,7 +306,10 @@ pub fn check_store(path: &Path) -> Check {
         Ok(counts) => Check::new(
             NAME,
             Verdict::Ok,
-            format!("{} opens and every record decodes ({counts})", path.display()),
+            format!(
+                "{} opens, every record decodes and matches its checksum ({counts})",
+                path.display()
+            ),
         ),
         Err(error) => Check::new(NAME, Verdict::Fail, error.to_string()).hint(
             "export what still decodes is not possible record by record yet: restore a backup with `alastor data import --replace`",

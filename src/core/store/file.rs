@@ -163,6 +163,15 @@ impl ReadOnlyFile {
     }
 }
 
+impl Drop for ReadOnlyFile {
+    fn drop(&mut self) {
+        // Unlock explicitly, like redb's own backend: a child forked meanwhile by another thread holds a copy
+        // of this descriptor until it execs, and with it the lock — the bot's open right after (`Store::open`
+        // probes read-only first) would then see the store as in use.
+        let _ = rustix::fs::flock(&self.file, rustix::fs::FlockOperation::Unlock);
+    }
+}
+
 fn past_end() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,

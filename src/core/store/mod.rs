@@ -91,7 +91,7 @@ pub enum StoreError {
         found: u64,
         known: u64,
     },
-    #[error("store {}: {table} record for key {key}: {reason}. {RESTORE_HINT}", path.display())]
+    #[error("store {}: {table} record for key {key}: {reason} — {RESTORE_HINT}", path.display())]
     Record {
         path: PathBuf,
         table: String,
