@@ -60,8 +60,10 @@ const SCHEMA_KEY: &str = "schema_version";
 /// What went wrong, said so an operator can act on it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create the data folder {}: {source}", path.display())]
-    CreateDir { path: PathBuf, source: io::Error },
+    // Fields named `reason`, not `source`: the message already says it, and an error chain printed with
+    // `{:#}` would say it twice.
+    #[error("cannot create the data folder {}: {reason}", path.display())]
+    CreateDir { path: PathBuf, reason: io::Error },
     #[error(
         "cannot create the store {}: {reason} (nothing was left behind: free space or fix permissions, then retry)",
         path.display()
@@ -164,9 +166,9 @@ impl Store {
     /// folder, when absent — atomically, so a failed first create leaves no file. Migrates a store written by
     /// an older release. An empty, truncated or foreign file is [`StoreError::Damaged`], never replaced.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+        fs::create_dir_all(data_dir).map_err(|reason| StoreError::CreateDir {
             path: data_dir.to_owned(),
-            source,
+            reason,
         })?;
         let path = data_dir.join(FILE_NAME);
         let pid_file = file::pid_file(&path);
