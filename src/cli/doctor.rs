@@ -263,8 +263,9 @@ pub fn check_data_dir(dir: &Path) -> Check {
     }
 }
 
-/// The store opens and every record decodes (`Store::check`), when there is a file. A store locked by the
-/// running bot counts as healthy (the bot verified it when it opened it).
+/// The store opens and every record decodes with a matching checksum (`Store::check`, then redb's page
+/// checksums), when there is a file. Opened read-only: the doctor never creates or changes the store. A store
+/// locked by the running bot counts as healthy (the bot verified it when it opened it).
 pub fn check_store(path: &Path) -> Check {
     const NAME: &str = "store";
     if !path.exists() {
@@ -278,7 +279,7 @@ pub fn check_store(path: &Path) -> Check {
         );
     }
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let store = match crate::core::store::Store::open(dir) {
+    let mut store = match crate::core::store::Store::open_read_only(dir) {
         Ok(store) => store,
         Err(error @ crate::core::store::StoreError::InUse { .. }) => {
             // The running bot holds it: that is the healthy case for a HEALTHCHECK.
@@ -301,11 +302,14 @@ pub fn check_store(path: &Path) -> Check {
             );
         }
     };
-    match store.check() {
+    match store.check().and_then(|counts| store.verify_pages().map(|()| counts)) {
         Ok(counts) => Check::new(
             NAME,
             Verdict::Ok,
-            format!("{} opens and every record decodes ({counts})", path.display()),
+            format!(
+                "{} opens, every record decodes and matches its checksum ({counts})",
+                path.display()
+            ),
         ),
         Err(error) => Check::new(NAME, Verdict::Fail, error.to_string()).hint(
             "export what still decodes is not possible record by record yet: restore a backup with `alastor data import --replace`",

@@ -1,204 +1,35 @@
-//! The store as versioned, human-readable JSON (`alastor data export|import|check`), and the one-pass
-//! verification and migration of every record.
+//! The store as versioned, human-readable JSON (`alastor data export|import|check`), the one-pass
+//! verification of every record, and the migrations run when the bot opens an older store.
 //!
 //! Export reads every table in one read transaction and writes keys in a fixed order, so exporting the same
 //! store twice (or exporting what was imported) gives byte-identical JSON. Import validates every record
-//! before it writes anything and writes all of them in one transaction: a bad file changes nothing.
+//! before it writes anything (see [`super::dump`]) and writes all of them in one transaction: a bad file
+//! changes nothing.
 
 use std::collections::BTreeMap;
 
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{FAVOURITES, PLAYS, RESUME, Record, SETTINGS, Store, StoreError};
+pub use super::dump::{
+    Counts, DUMP_FORMAT, DUMP_VERSION, GuildId, ImportError, MAX_IDLE_TIMEOUT, MAX_IMPORT_BYTES,
+    StoreDump,
+};
+use super::file::{Damage, quietly};
+use super::records::{Place, encode_count, guild_key, play_key};
+use super::{
+    FAVOURITES, META, PLAY_COUNTS, PLAYS_V1, RESUME, Record, SCHEMA_KEY, SCHEMA_VERSION, SETTINGS,
+    Store, StoreError,
+};
 use crate::core::guild::{Favourites, GuildSettings, ResumeEntry};
 use crate::core::ids::GuildKey;
-use crate::core::station::StationId;
-
-/// The `format` field of an export.
-pub const DUMP_FORMAT: &str = "alastor-store";
-/// The layout of the export this build writes (not the record versions: those are migrated on import).
-pub const DUMP_VERSION: u64 = 1;
-
-/// Every table, keyed by guild id (as a string: JSON object keys), in ascending id order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoreDump {
-    pub format: String,
-    pub version: u64,
-    pub guild_settings: BTreeMap<GuildId, GuildSettings>,
-    pub favourites: BTreeMap<GuildId, Favourites>,
-    pub resume: BTreeMap<GuildId, ResumeEntry>,
-    /// guild → station id → times played.
-    pub plays: BTreeMap<GuildId, BTreeMap<String, u64>>,
-}
-
-/// A guild id as a JSON object key. Ordered numerically (so the export reads naturally), written as a
-/// decimal string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct GuildId(pub u64);
-
-impl TryFrom<String> for GuildId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-            .map(GuildId)
-            .map_err(|_| format!("`{s}` is not a guild id (a decimal number)"))
-    }
-}
-
-impl From<GuildId> for String {
-    fn from(id: GuildId) -> Self {
-        id.0.to_string()
-    }
-}
-
-/// Records per table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub guild_settings: usize,
-    pub favourites: usize,
-    pub resume: usize,
-    pub plays: usize,
-}
-
-impl Counts {
-    pub fn total(&self) -> usize {
-        self.guild_settings + self.favourites + self.resume + self.plays
-    }
-}
-
-impl std::fmt::Display for Counts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "guild_settings {}, favourites {}, resume {}, plays {}",
-            self.guild_settings, self.favourites, self.resume, self.plays
-        )
-    }
-}
-
-/// Why an export file cannot be imported; names the place in the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    #[error("not JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("not an Alastor store export (`format` is {found:?}, expected \"{DUMP_FORMAT}\")")]
-    Format { found: String },
-    #[error("export version {found} is newer than this build understands (≤ {DUMP_VERSION})")]
-    FromTheFuture { found: u64 },
-    #[error("{place}: {reason}")]
-    Record { place: String, reason: String },
-    #[error(
-        "the store already holds {0}; import only into an empty store, or pass --replace to overwrite it"
-    )]
-    NotEmpty(Counts),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl StoreDump {
-    /// Parses an export, checking every record and naming the first bad one (`guild_settings.123: …`).
-    pub fn from_json(text: &str) -> Result<Self, ImportError> {
-        let root: Value = serde_json::from_str(text)?;
-        let format = root["format"].as_str().unwrap_or_default().to_owned();
-        if format != DUMP_FORMAT {
-            return Err(ImportError::Format { found: format });
-        }
-        let version = root["version"].as_u64().unwrap_or(0);
-        if version > DUMP_VERSION {
-            return Err(ImportError::FromTheFuture { found: version });
-        }
-        Ok(Self {
-            format,
-            version,
-            guild_settings: table(&root, "guild_settings", |s: GuildSettings| {
-                // Keep the invariants a hand-edited file may break (sorted, capped roles; default ≤ max).
-                let mut s = s;
-                let roles = s.dj_roles.clone();
-                s.set_dj_roles(roles);
-                s.set_volumes(s.default_volume, s.max_volume);
-                Ok(s)
-            })?,
-            favourites: table(&root, "favourites", |f: Favourites| {
-                let mut checked = Favourites::default();
-                for id in f.as_slice() {
-                    checked.add(id.clone()).map_err(|e| e.to_string())?;
-                }
-                Ok(checked)
-            })?,
-            resume: table(&root, "resume", Ok)?,
-            plays: table(&root, "plays", |counts: BTreeMap<String, u64>| {
-                for station in counts.keys() {
-                    StationId::parse(station).map_err(|e| format!("{station}: {e}"))?;
-                }
-                Ok(counts)
-            })?,
-        })
-    }
-
-    /// Pretty JSON with a trailing newline; the same dump always gives the same bytes.
-    pub fn to_json(&self) -> String {
-        // INVARIANT: every field serializes (string keys, no floats that could be NaN).
-        let mut out = serde_json::to_string_pretty(self).expect("a dump serializes");
-        out.push('\n');
-        out
-    }
-
-    pub fn counts(&self) -> Counts {
-        Counts {
-            guild_settings: self.guild_settings.len(),
-            favourites: self.favourites.len(),
-            resume: self.resume.len(),
-            plays: self.plays.values().map(BTreeMap::len).sum(),
-        }
-    }
-}
-
-/// One table of the export: every entry decoded and checked by `check`, errors naming `table.key`.
-fn table<T: serde::de::DeserializeOwned, U>(
-    root: &Value,
-    name: &str,
-    check: impl Fn(T) -> Result<U, String>,
-) -> Result<BTreeMap<GuildId, U>, ImportError> {
-    let mut out = BTreeMap::new();
-    let Some(entries) = root.get(name) else {
-        return Ok(out);
-    };
-    let entries = entries.as_object().ok_or_else(|| ImportError::Record {
-        place: name.to_owned(),
-        reason: "expected an object keyed by guild id".to_owned(),
-    })?;
-    for (key, value) in entries {
-        let place = || format!("{name}.{key}");
-        let id = GuildId::try_from(key.clone()).map_err(|reason| ImportError::Record {
-            place: place(),
-            reason,
-        })?;
-        let record: T = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            let field = e.path().to_string();
-            ImportError::Record {
-                place: if field == "." {
-                    place()
-                } else {
-                    format!("{}.{field}", place())
-                },
-                reason: e.into_inner().to_string(),
-            }
-        })?;
-        let record = check(record).map_err(|reason| ImportError::Record {
-            place: place(),
-            reason,
-        })?;
-        out.insert(id, record);
-    }
-    Ok(out)
-}
 
 impl Store {
-    /// Every table as one consistent snapshot.
+    /// Every table as one consistent snapshot; every record's checksum verified on the way.
     pub fn export(&self) -> Result<StoreDump, StoreError> {
+        self.guarded(|| self.export_unguarded())
+    }
+
+    fn export_unguarded(&self) -> Result<StoreDump, StoreError> {
         let txn = self.inner.db.begin_read().map_err(|e| self.db_err(e))?;
         let mut dump = StoreDump {
             format: DUMP_FORMAT.to_owned(),
@@ -217,28 +48,58 @@ impl Store {
         self.read_records(&txn, RESUME, |g, r| {
             dump.resume.insert(GuildId(g.0), r);
         })?;
-        let plays = txn.open_table(PLAYS).map_err(|e| self.db_err(e))?;
-        for row in plays.iter().map_err(|e| self.db_err(e))? {
-            let (key, value) = row.map_err(|e| self.db_err(e))?;
-            let (guild, station) = key.value();
+        self.read_plays(&txn, None, |guild, station, count| {
             dump.plays
                 .entry(GuildId(guild))
                 .or_default()
-                .insert(station.to_owned(), value.value());
-        }
+                .insert(station.to_owned(), count);
+        })?;
         Ok(dump)
     }
 
-    /// Decodes every record (migrating old ones in memory) and counts them; the first bad record is an
-    /// error naming its table and key.
+    /// Runs redb code with its panics (a damaged file can trip redb's assertions) reported as damage.
+    fn guarded<T>(&self, body: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        quietly(body).unwrap_or_else(|panic| {
+            Err(StoreError::Damaged {
+                path: self.inner.path.clone(),
+                damage: Damage::Unopenable(format!(
+                    "redb's own consistency check failed reading it ({panic})"
+                )),
+            })
+        })
+    }
+
+    /// Decodes every record (migrating old ones in memory), verifying each checksum, and counts them; the
+    /// first bad record is an error naming its table and key.
     pub fn check(&self) -> Result<Counts, StoreError> {
         let dump = self.export()?;
         Ok(dump.counts())
     }
 
+    /// redb's own page checksums over the whole file ([`redb::Database::check_integrity`]). On a read-only
+    /// view any repair redb attempts stays in memory; a file that needed one is reported as damaged.
+    /// Needs the only handle to the store (the CLI's).
+    pub fn verify_pages(&mut self) -> Result<(), StoreError> {
+        let path = self.inner.path.clone();
+        let Some(inner) = std::sync::Arc::get_mut(&mut self.inner) else {
+            return Ok(());
+        };
+        let damage = match quietly(|| inner.db.check_integrity()) {
+            Ok(Ok(true)) => return Ok(()),
+            Ok(Ok(false)) => Damage::Pages(
+                "redb could only recover an older state of it (the latest commit's pages are damaged)"
+                    .to_owned(),
+            ),
+            Ok(Err(e)) => Damage::Pages(e.to_string()),
+            Err(panic) => Damage::Pages(format!("redb's own consistency check failed ({panic})")),
+        };
+        Err(StoreError::Damaged { path, damage })
+    }
+
     /// Restores `dump` in one transaction. Refuses a store that holds anything unless `replace`, which
     /// clears every table first.
     pub fn import(&self, dump: &StoreDump, replace: bool) -> Result<Counts, ImportError> {
+        self.check_writable()?;
         if !replace {
             let existing = self.count_rows()?;
             if existing.total() > 0 {
@@ -250,14 +111,22 @@ impl Store {
             for def in [SETTINGS, FAVOURITES, RESUME] {
                 txn.delete_table(def)?;
             }
-            txn.delete_table(PLAYS)?;
+            txn.delete_table(PLAY_COUNTS)?;
             put_all(txn, SETTINGS, &dump.guild_settings)?;
             put_all(txn, FAVOURITES, &dump.favourites)?;
             put_all(txn, RESUME, &dump.resume)?;
-            let mut plays = txn.open_table(PLAYS)?;
+            let mut plays = txn.open_table(PLAY_COUNTS)?;
             for (guild, counts) in &dump.plays {
                 for (station, count) in counts {
-                    plays.insert((guild.0, station.as_str()), *count)?;
+                    let key = play_key(guild.0, station);
+                    let place = Place {
+                        table: PLAY_COUNTS.name(),
+                        key: &key,
+                    };
+                    plays.insert(
+                        (guild.0, station.as_str()),
+                        encode_count(place, *count).as_slice(),
+                    )?;
                 }
             }
             Ok(())
@@ -274,63 +143,127 @@ impl Store {
             let t = txn.open_table(def).map_err(|e| self.db_err(e))?;
             Ok(usize::try_from(t.len().map_err(|e| self.db_err(e))?).unwrap_or(usize::MAX))
         };
-        let plays = txn.open_table(PLAYS).map_err(|e| self.db_err(e))?;
+        let plays = if self.inner.schema < 2 {
+            match txn.open_table(PLAYS_V1) {
+                Ok(t) => t.len().map_err(|e| self.db_err(e))?,
+                Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                Err(e) => return Err(self.db_err(e)),
+            }
+        } else {
+            let t = txn.open_table(PLAY_COUNTS).map_err(|e| self.db_err(e))?;
+            t.len().map_err(|e| self.db_err(e))?
+        };
         Ok(Counts {
             guild_settings: len(SETTINGS)?,
             favourites: len(FAVOURITES)?,
             resume: len(RESUME)?,
-            plays: usize::try_from(plays.len().map_err(|e| self.db_err(e))?).unwrap_or(usize::MAX),
+            plays: usize::try_from(plays).unwrap_or(usize::MAX),
         })
+    }
+
+    /// Schema 1 → 2, in one transaction: every record sealed with its checksum, the bare `plays` counters
+    /// moved into sealed `play_counts`, the schema stamped. A record that does not decode stops it (nothing
+    /// is written) with its table and key.
+    pub(super) fn upgrade_schema(&self) -> Result<(), StoreError> {
+        let txn = self.inner.db.begin_write().map_err(|e| self.db_err(e))?;
+        let mut migrated = 0;
+        migrated += self.reseal_in::<GuildSettings>(&txn, SETTINGS, true)?;
+        migrated += self.reseal_in::<Favourites>(&txn, FAVOURITES, true)?;
+        migrated += self.reseal_in::<ResumeEntry>(&txn, RESUME, true)?;
+        {
+            let old: Vec<(u64, String, u64)> = match txn.open_table(PLAYS_V1) {
+                Ok(table) => {
+                    let mut old = Vec::new();
+                    for row in table.iter().map_err(|e| self.db_err(e))? {
+                        let (key, value) = row.map_err(|e| self.db_err(e))?;
+                        let (guild, station) = key.value();
+                        old.push((guild, station.to_owned(), value.value()));
+                    }
+                    old
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => Vec::new(),
+                Err(e) => return Err(self.db_err(e)),
+            };
+            let mut counts = txn.open_table(PLAY_COUNTS).map_err(|e| self.db_err(e))?;
+            for (guild, station, count) in &old {
+                let key = play_key(*guild, station);
+                let place = Place {
+                    table: PLAY_COUNTS.name(),
+                    key: &key,
+                };
+                counts
+                    .insert(
+                        (*guild, station.as_str()),
+                        encode_count(place, *count).as_slice(),
+                    )
+                    .map_err(|e| self.db_err(e))?;
+            }
+            migrated += old.len();
+        }
+        let _ = txn.delete_table(PLAYS_V1).map_err(|e| self.db_err(e))?;
+        txn.open_table(META)
+            .map_err(|e| self.db_err(e))?
+            .insert(SCHEMA_KEY, SCHEMA_VERSION)
+            .map_err(|e| self.db_err(e))?;
+        txn.commit().map_err(|e| self.db_err(e))?;
+        tracing::info!(migrated, path = %self.inner.path.display(), "store upgraded to checksummed records (schema 2)");
+        Ok(())
     }
 
     /// Rewrites every record older than this build's version, in one transaction; returns how many.
     /// Called at open, so migrations run once per record.
     pub fn migrate_all(&self) -> Result<usize, StoreError> {
-        let mut migrated = 0;
-        migrated += self.migrate_table::<GuildSettings>(SETTINGS)?;
-        migrated += self.migrate_table::<Favourites>(FAVOURITES)?;
-        migrated += self.migrate_table::<ResumeEntry>(RESUME)?;
-        if migrated > 0 {
-            tracing::info!(migrated, path = %self.inner.path.display(), "store records migrated");
+        if self.inner.read_only {
+            return Ok(0);
         }
+        let txn = self.inner.db.begin_write().map_err(|e| self.db_err(e))?;
+        let mut migrated = 0;
+        migrated += self.reseal_in::<GuildSettings>(&txn, SETTINGS, false)?;
+        migrated += self.reseal_in::<Favourites>(&txn, FAVOURITES, false)?;
+        migrated += self.reseal_in::<ResumeEntry>(&txn, RESUME, false)?;
+        if migrated == 0 {
+            // Nothing to write: abort instead of committing, so an open of a current store costs no fsync.
+            txn.abort().map_err(|e| self.db_err(e))?;
+            return Ok(0);
+        }
+        txn.commit().map_err(|e| self.db_err(e))?;
+        tracing::info!(migrated, path = %self.inner.path.display(), "store records migrated");
         Ok(migrated)
     }
 
-    fn migrate_table<T: Record>(
+    /// Re-encodes, inside `txn`, every record of `def` older than `T::VERSION`.
+    fn reseal_in<T: Record>(
         &self,
+        txn: &redb::WriteTransaction,
         def: TableDefinition<u64, &[u8]>,
+        unsealed_ok: bool,
     ) -> Result<usize, StoreError> {
-        let old: Vec<(u64, Vec<u8>)> = {
-            let txn = self.inner.db.begin_read().map_err(|e| self.db_err(e))?;
-            let table = txn.open_table(def).map_err(|e| self.db_err(e))?;
-            let mut old = Vec::new();
-            for row in table.iter().map_err(|e| self.db_err(e))? {
-                let (key, value) = row.map_err(|e| self.db_err(e))?;
-                let bytes = value.value();
-                if bytes.first().is_some_and(|&v| v < T::VERSION) {
-                    let record = T::decode(bytes).map_err(|source| {
-                        self.record_err(def.name(), GuildKey(key.value()), source)
-                    })?;
-                    old.push((key.value(), record.encode()));
-                }
+        let mut table = txn.open_table(def).map_err(|e| self.db_err(e))?;
+        let mut old = Vec::new();
+        for row in table.iter().map_err(|e| self.db_err(e))? {
+            let (key, value) = row.map_err(|e| self.db_err(e))?;
+            let bytes = value.value();
+            if bytes.first().is_some_and(|&v| v < T::VERSION) {
+                let guild = key.value();
+                let key_bytes = guild_key(guild);
+                let place = Place {
+                    table: def.name(),
+                    key: &key_bytes,
+                };
+                let record = T::decode(place, bytes, unsealed_ok)
+                    .map_err(|reason| self.record_err(def.name(), GuildKey(guild), reason))?;
+                old.push((guild, record.encode(place)));
             }
-            old
-        };
-        if old.is_empty() {
-            return Ok(0);
         }
-        let count = old.len();
-        self.write(|txn| {
-            let mut table = txn.open_table(def)?;
-            for (key, bytes) in &old {
-                table.insert(*key, bytes.as_slice())?;
-            }
-            Ok(())
-        })?;
-        Ok(count)
+        for (key, bytes) in &old {
+            table
+                .insert(*key, bytes.as_slice())
+                .map_err(|e| self.db_err(e))?;
+        }
+        Ok(old.len())
     }
 
-    fn read_records<T: Record>(
+    pub(super) fn read_records<T: Record>(
         &self,
         txn: &redb::ReadTransaction,
         def: TableDefinition<u64, &[u8]>,
@@ -340,8 +273,16 @@ impl Store {
         for row in table.iter().map_err(|e| self.db_err(e))? {
             let (key, value) = row.map_err(|e| self.db_err(e))?;
             let guild = GuildKey(key.value());
-            let record = T::decode(value.value())
-                .map_err(|source| self.record_err(def.name(), guild, source))?;
+            let key_bytes = guild_key(guild.0);
+            let record = T::decode(
+                Place {
+                    table: def.name(),
+                    key: &key_bytes,
+                },
+                value.value(),
+                self.unsealed_ok(),
+            )
+            .map_err(|reason| self.record_err(def.name(), guild, reason))?;
             each(guild, record);
         }
         Ok(())
@@ -355,7 +296,12 @@ fn put_all<T: Record>(
 ) -> Result<(), redb::Error> {
     let mut table = txn.open_table(def)?;
     for (guild, record) in records {
-        table.insert(guild.0, record.encode().as_slice())?;
+        let key = guild_key(guild.0);
+        let bytes = record.encode(Place {
+            table: def.name(),
+            key: &key,
+        });
+        table.insert(guild.0, bytes.as_slice())?;
     }
     Ok(())
 }
@@ -367,6 +313,7 @@ mod tests {
     use super::*;
     use crate::core::guild::Volume;
     use crate::core::ids::{ChannelKey, RoleKey, UserKey};
+    use crate::core::station::StationId;
 
     fn filled() -> Store {
         let store = Store::open_in_memory().unwrap();

@@ -6,6 +6,9 @@
 //! [`Store::migrate_all`](super::Store::migrate_all) rewrites old records in one transaction at open, so the
 //! chain runs once per record, not on every read. A missing step is an error naming the version, never a
 //! misread.
+//!
+//! The chain so far: version 1 → 2 wrapped every record in a checksum (see [`super::records`]); the body
+//! did not change, so that step is the identity and the framing does the work.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -64,6 +67,12 @@ mod tests {
     use crate::core::guild::{GuildSettings, Volume};
     use crate::core::ids::{ChannelKey, RoleKey};
     use crate::core::store::Record;
+    use crate::core::store::records::{Place, seal};
+
+    const AT: Place<'static> = Place {
+        table: "guild_settings",
+        key: &[0, 0, 0, 0, 0, 0, 0, 42],
+    };
 
     /// A future shape of the settings: v2 adds a crossfade, v3 renames the idle timeout to minutes.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +89,7 @@ mod tests {
     }
 
     fn v1_to_v2(body: &[u8]) -> Result<Vec<u8>, String> {
-        // The v1 body is exactly what today's `GuildSettings` writes.
+        // The v1 body is exactly what today's `GuildSettings` body is (v2 only added the checksum around it).
         step(body, |old: GuildSettings| SettingsV2 {
             base: old,
             crossfade_ms: 0,
@@ -126,12 +135,33 @@ mod tests {
         s
     }
 
+    /// A v1 record as the release before checksums wrote it: `[1][postcard]`.
+    fn stored_v1() -> Vec<u8> {
+        seal(AT, 1, &v1_settings().body())
+    }
+
+    #[test]
+    fn a_real_v1_settings_record_becomes_a_checksummed_v2() {
+        let stored = stored_v1();
+        assert_eq!(stored[0], 1);
+        assert_eq!(
+            stored.len(),
+            v1_settings().body().len() + 1,
+            "no checksum in v1"
+        );
+        let read = GuildSettings::decode(AT, &stored, true).expect("migrates");
+        assert_eq!(read, v1_settings());
+        let rewritten = read.encode(AT);
+        assert_eq!(rewritten[0], 2, "today's settings are version 2");
+        assert_eq!(rewritten.len(), stored.len() + 4, "a CRC32 was added");
+        assert_eq!(GuildSettings::decode(AT, &rewritten, false).unwrap(), read);
+    }
+
     #[test]
     fn a_real_v1_settings_record_migrates_through_the_chain() {
         let v1 = v1_settings();
-        let stored = v1.encode();
-        assert_eq!(stored[0], 1, "today's settings are version 1");
-        let migrated = SettingsV3::decode(&stored).expect("migrates");
+        let stored = stored_v1();
+        let migrated = SettingsV3::decode(AT, &stored, true).expect("migrates");
         assert_eq!(migrated.base, v1);
         assert_eq!(migrated.crossfade_ms, 0);
         assert_eq!(migrated.idle_minutes, 10);
@@ -139,25 +169,25 @@ mod tests {
         assert_eq!(migrated.base.dj_roles, vec![RoleKey(7)]);
         assert_eq!(migrated.base.default_volume.percent(), 60);
         // And what it writes back is the newest version, read without migrating.
-        let rewritten = migrated.encode();
+        let rewritten = migrated.encode(AT);
         assert_eq!(rewritten[0], 3);
-        assert_eq!(SettingsV3::decode(&rewritten).unwrap(), migrated);
+        assert_eq!(SettingsV3::decode(AT, &rewritten, false).unwrap(), migrated);
     }
 
     #[test]
     fn a_gap_in_the_chain_names_the_version_instead_of_misreading() {
-        let stored = v1_settings().encode();
+        let stored = stored_v1();
         assert_eq!(
-            SettingsV2::decode(&stored),
+            SettingsV2::decode(AT, &stored, true),
             Err(RecordError::Unsupported(1))
         );
     }
 
     #[test]
     fn a_broken_old_record_says_which_step_failed() {
-        let mut stored = v1_settings().encode();
+        let mut stored = stored_v1();
         stored.truncate(3);
-        match SettingsV3::decode(&stored) {
+        match SettingsV3::decode(AT, &stored, true) {
             Err(RecordError::Corrupt { version: 1, reason }) => {
                 assert!(reason.contains("migrating to version 2"), "{reason}");
             }
