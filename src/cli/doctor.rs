@@ -504,7 +504,10 @@ mod tests {
             "locked by a running bot is fine"
         );
         drop(db);
-        assert_eq!(check_store(&path).verdict, Verdict::Ok);
+        // A bare redb file was not made by Alastor (its first create writes the schema atomically).
+        let foreign = check_store(&path);
+        assert_eq!(foreign.verdict, Verdict::Fail, "{foreign:?}");
+        assert!(foreign.detail.contains("not an Alastor store"), "{foreign:?}");
         std::fs::write(&path, b"definitely not a redb file, just some bytes").expect("write");
         let check = check_store(&path);
         assert_eq!(check.verdict, Verdict::Fail, "{check:?}");
