@@ -117,7 +117,8 @@ fn strip_directive<'a>(line: &'a str, directive: &str) -> Option<&'a str> {
 fn extinf(info: &str) -> StationDraft {
     let (attrs, name) = split_title(info);
     let mut draft = StationDraft {
-        name: Some(name.trim().to_owned()).filter(|n| !n.is_empty()),
+        // A title of only invisible characters is no title: the URL names the entry then.
+        name: Some(name.trim().to_owned()).filter(|n| !super::model::clean_text(n).is_empty()),
         ..StationDraft::default()
     };
     for (key, value) in attributes(attrs) {
