@@ -308,6 +308,7 @@ https://plain.example/stream
     #[case::dot("ATV.ad", "atv-ad")]
     #[case::at("AndorraTV.ad@Web", "andorratv-ad-web")]
     #[case::upper("BBCRadio1", "bbcradio1")]
+    #[case::number_is_no_id("29", "some-tv")]
     fn non_slug_tvg_ids_are_slugified(#[case] tvg_id: &str, #[case] id: &str) {
         let text = format!("#EXTINF:-1 tvg-id=\"{tvg_id}\",Some TV\nhttp://tv.example/a.m3u8\n");
         let (stations, diags) = parse_pack(&text, PackFormat::M3u, Path::new("p.m3u"));

@@ -379,11 +379,13 @@ impl StationDraft {
             .as_deref()
             .map(str::trim)
             .filter(|raw| !raw.is_empty());
+        // A hint without a letter (`tvg-id="29"`, a row number in some lists) names nothing: the name
+        // makes the better id then.
         let hint = self
             .id_hint
             .as_deref()
             .map(slugify)
-            .filter(|slug| !slug.is_empty());
+            .filter(|slug| slug.bytes().any(|b| b.is_ascii_lowercase()));
         let (id, id_kind) = match (explicit, hint, &name) {
             (Some(raw), _, _) => (StationId::parse(raw), IdKind::Explicit),
             (None, Some(slug), _) => (StationId::parse(&slug), IdKind::Derived),
