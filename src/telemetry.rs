@@ -1,6 +1,10 @@
 //! Tracing setup: compact human output on a terminal, plain lines under systemd (journald adds timestamps),
 //! or JSON. `RUST_LOG` wins over the configured filter. Never log the token: config `Debug` redacts it.
 //!
+//! Libraries that log routine work at INFO (tantivy's `save metas` on every index commit, symphonia's
+//! warnings about stream discontinuities that the hub already handles) are held below the configured
+//! level unless the filter names them itself: see [`QUIET_LIBRARIES`].
+//!
 //! Under journald (`JOURNAL_STREAM` set) every line starts with a syslog priority (`<3>` error … `<7>` debug),
 //! which journald strips and stores, so `journalctl -p warning` filters Alastor's lines like any daemon's.
 
@@ -19,8 +23,8 @@ use crate::config::{LogConfig, LogFormat};
 /// Calling it twice is harmless (the second call is ignored), which keeps tests simple.
 pub fn init(config: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .or_else(|_| EnvFilter::try_new(with_quiet_libraries(&config.filter)))
+        .unwrap_or_else(|_| EnvFilter::new(with_quiet_libraries("info")));
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let format = match config.format {
         LogFormat::Auto if under_journald || !std::io::stderr().is_terminal() => LogFormat::Plain,
@@ -40,6 +44,30 @@ pub fn init(config: &LogConfig) {
         LogFormat::Plain => builder.with_ansi(false).without_time().compact().try_init(),
         LogFormat::Human | LogFormat::Auto => builder.compact().try_init(),
     };
+}
+
+/// Library targets and the level they are held at (a directive's target matches every target that
+/// starts with it, so `symphonia` covers `symphonia_core`, `symphonia_bundle_mp3`, …).
+pub const QUIET_LIBRARIES: &[(&str, &str)] = &[("tantivy", "warn"), ("symphonia", "error")];
+
+/// The configured filter plus a directive for every quiet library it does not mention itself
+/// (`alastor.toml`'s `filter = "tantivy=debug"` still gets tantivy's debug lines).
+pub fn with_quiet_libraries(filter: &str) -> String {
+    let mut out = filter.trim().to_owned();
+    for (target, level) in QUIET_LIBRARIES {
+        let named = filter
+            .split(',')
+            .any(|directive| directive.trim().starts_with(target));
+        if !named {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(target);
+            out.push('=');
+            out.push_str(level);
+        }
+    }
+    out
 }
 
 /// Plain compact lines with a syslog priority prefix, for stderr connected to journald.
@@ -146,5 +174,29 @@ mod tests {
             lines[0].starts_with("<3>ERROR") || lines[0].starts_with("<3> ERROR"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn library_info_noise_is_below_the_default_level() {
+        assert_eq!(
+            with_quiet_libraries("info"),
+            "info,tantivy=warn,symphonia=error"
+        );
+        assert_eq!(
+            with_quiet_libraries("info,tantivy=debug"),
+            "info,tantivy=debug,symphonia=error"
+        );
+        let buffer = Buffer::default();
+        let subscriber =
+            journald_subscriber(EnvFilter::new(with_quiet_libraries("info")), buffer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "tantivy::indexer::segment_updater", "save metas");
+            tracing::warn!(target: "symphonia_bundle_mp3::demuxer", "discontinuity");
+            tracing::info!(target: "alastor::app", "started");
+        });
+        let text = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf-8");
+        assert!(!text.contains("save metas"), "{text}");
+        assert!(!text.contains("discontinuity"), "{text}");
+        assert!(text.contains("started"), "{text}");
     }
 }

@@ -338,8 +338,9 @@ pub fn check_packs(dir: &Path) -> (Check, Vec<crate::core::station::Station>) {
     };
     let detail = format!("{} station(s) from {origin}", stations.len());
     let check = if stations.is_empty() {
-        Check::new(NAME, Verdict::Fail, detail)
-            .hint("add a pack (TOML, YAML, M3U or PLS) to the folder; see `alastor stations list`")
+        Check::new(NAME, Verdict::Fail, detail).hint(
+            "add a pack (TOML, YAML, M3U, PLS or XSPF) to the folder; see `alastor stations list`",
+        )
     } else if errors.is_empty() {
         Check::new(NAME, Verdict::Ok, detail)
     } else {
@@ -349,10 +350,12 @@ pub fn check_packs(dir: &Path) -> (Check, Vec<crate::core::station::Station>) {
             .cloned()
             .collect::<Vec<_>>()
             .join("; ");
+        // The same per-reason counts as `stations list` prints, then the first few places.
+        let drops = load.drops();
         Check::new(
             NAME,
             Verdict::Warn,
-            format!("{detail}; {} entr(ies) skipped: {first}", errors.len()),
+            format!("{detail}; {drops}; first: {first}"),
         )
         .hint("`alastor stations list` prints every problem as file:line")
     };
@@ -528,6 +531,12 @@ mod tests {
         assert_eq!(stations.len(), 1);
         assert!(
             check.detail.contains("1 station(s)") && check.detail.contains("a.toml"),
+            "{check:?}"
+        );
+        assert!(
+            check
+                .detail
+                .contains("dropped 1 entry: 1 not http(s) (ftp)"),
             "{check:?}"
         );
 

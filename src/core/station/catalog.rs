@@ -33,7 +33,7 @@ impl Catalog {
     }
 
     pub fn get(&self, id: &StationId) -> Option<&Arc<Station>> {
-        self.by_id.get(id).map(|&i| &self.stations[i])
+        self.by_id.get(id).and_then(|&i| self.stations.get(i))
     }
 
     /// Looks a station up by its id string (as sent back by autocomplete).

@@ -1,53 +1,76 @@
 //! M3U/M3U8 packs: `#EXTINF:-1 tvg-logo="…" group-title="Jazz;Blues" tvg-country="DE" tvg-language="German",Name`
-//! followed by the stream URL line. A bare URL line without `#EXTINF` becomes a station named after its
-//! host and path (with a warning). Pure; never fails as a whole file (every line stands alone).
+//! followed by the stream URL line. Read the way VLC and mpv read it: any case of `#EXTINF`, an
+//! `#EXTINF` without a comma (the entry is named by `tvg-name`, else by its URL), and a bare URL line
+//! without `#EXTINF` (a station named after its host and path, with a warning). `tvg-id` is only an id
+//! hint: `ATV.ad` becomes `atv-ad`. Pure; never fails as a whole file (every line stands alone).
 
 use std::path::Path;
 
-use super::model::{Diagnostic, Origin, StationDraft};
+use super::model::{Diagnostic, DropReason, Origin, StationDraft};
 use super::pack::{DraftAt, RawPack};
+
+/// An `#EXTINF` waiting for its URL line.
+struct Pending {
+    line: u32,
+    draft: StationDraft,
+}
 
 pub fn parse(text: &str, file: &Path) -> RawPack {
     let origin = Origin::file(file);
     let mut pack = RawPack::default();
-    // An `#EXTINF` waiting for its URL line: (line, draft).
-    let mut pending: Option<(u32, StationDraft)> = None;
+    let mut pending: Option<Pending> = None;
+    let orphan = |pack: &mut RawPack, entry: Pending| {
+        pack.diagnostics.push(Diagnostic::dropped(
+            origin.at(entry.line),
+            DropReason::NoUrl,
+            "`#EXTINF` has no URL line after it; skipped",
+        ));
+    };
     for (i, raw_line) in text.lines().enumerate() {
         let line_no = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let line = raw_line.trim().trim_start_matches('\u{feff}');
+        let line = raw_line.trim().trim_start_matches('\u{feff}').trim();
         if line.is_empty() {
             continue;
         }
-        if let Some(info) = line.strip_prefix("#EXTINF:") {
-            if let Some((orphan, _)) = pending.take() {
-                pack.diagnostics.push(Diagnostic::error(
-                    origin.at(orphan),
-                    "`#EXTINF` has no URL line after it; skipped",
-                ));
+        if let Some(info) = strip_directive(line, "#EXTINF:") {
+            if let Some(entry) = pending.take() {
+                orphan(&mut pack, entry);
             }
-            pending = Some((line_no, extinf(info)));
+            pending = Some(Pending {
+                line: line_no,
+                draft: extinf(info),
+            });
         } else if line.starts_with('#') {
-            // #EXTM3U, #EXTGRP and other directives or comments.
-            if let Some(group) = line.strip_prefix("#EXTGRP:")
-                && let Some((_, draft)) = pending.as_mut()
+            // #EXTM3U, #EXTGRP, #EXTVLCOPT and other directives or comments.
+            if let Some(group) = strip_directive(line, "#EXTGRP:")
+                && let Some(entry) = pending.as_mut()
             {
-                draft.tags.extend(split_groups(group));
+                entry.draft.tags.extend(split_groups(group));
             }
         } else {
+            let line = without_kodi_headers(line, &origin.at(line_no), &mut pack.diagnostics);
+            let looks_like_url = url::Url::parse(line).is_ok();
             let (line_at, mut draft) = if let Some(entry) = pending.take() {
-                entry
+                (entry.line, entry.draft)
             } else {
                 let name = name_from_url(line);
-                pack.diagnostics.push(Diagnostic::warning(
-                    origin.at(line_no),
-                    format!("URL without `#EXTINF`; named `{name}` after its address"),
-                ));
+                // A line that is not a URL at all is reported once, by validation ("not a valid URL").
+                if looks_like_url {
+                    pack.diagnostics.push(Diagnostic::warning(
+                        origin.at(line_no),
+                        format!("URL without `#EXTINF`; named `{name}` after its address"),
+                    ));
+                }
                 let draft = StationDraft {
                     name: Some(name),
                     ..StationDraft::default()
                 };
                 (line_no, draft)
             };
+            if draft.name.is_none() && looks_like_url {
+                // `#EXTINF:-1` without a comma or title: players show the URL; so do we.
+                draft.name = Some(name_from_url(line));
+            }
             draft.streams.push(line.to_owned());
             pack.drafts.push(DraftAt {
                 draft,
@@ -55,20 +78,47 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
             });
         }
     }
-    if let Some((orphan, _)) = pending {
-        pack.diagnostics.push(Diagnostic::error(
-            origin.at(orphan),
-            "`#EXTINF` has no URL line after it; skipped",
-        ));
+    if let Some(entry) = pending {
+        orphan(&mut pack, entry);
     }
     pack
+}
+
+/// Kodi's `URL|User-Agent=…&Referer=…` puts HTTP headers after a `|`; the URL is what comes before (a
+/// `|` is not valid in a URL, so nothing is lost). The headers are not sent: one warning says so.
+fn without_kodi_headers<'a>(
+    line: &'a str,
+    at: &Origin,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> &'a str {
+    let Some((url, headers)) = line.split_once('|') else {
+        return line;
+    };
+    let header_like = headers.split_once('=').is_some_and(|(key, _)| {
+        !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    if !header_like {
+        return line;
+    }
+    diagnostics.push(Diagnostic::warning(
+        at.clone(),
+        "Kodi-style `|header=value` after the URL; the headers are ignored",
+    ));
+    url.trim()
+}
+
+/// `line` without `directive` at its start, compared case-insensitively (`#extinf:` is `#EXTINF:`).
+fn strip_directive<'a>(line: &'a str, directive: &str) -> Option<&'a str> {
+    let (head, rest) = line.split_at_checked(directive.len())?;
+    head.eq_ignore_ascii_case(directive).then_some(rest)
 }
 
 /// `-1 key="value" key2="v",Display Name` → draft with name and attributes.
 fn extinf(info: &str) -> StationDraft {
     let (attrs, name) = split_title(info);
     let mut draft = StationDraft {
-        name: Some(name.trim().to_owned()).filter(|n| !n.is_empty()),
+        // A title of only invisible characters is no title: the URL names the entry then.
+        name: Some(name.trim().to_owned()).filter(|n| !super::model::clean_text(n).is_empty()),
         ..StationDraft::default()
     };
     for (key, value) in attributes(attrs) {
@@ -77,7 +127,7 @@ fn extinf(info: &str) -> StationDraft {
             continue;
         }
         match key.to_ascii_lowercase().as_str() {
-            "tvg-id" => draft.id = Some(value.to_owned()),
+            "tvg-id" => draft.id_hint = Some(value.to_owned()),
             "tvg-logo" | "logo" => draft.logo = Some(value.to_owned()),
             "group-title" | "tvg-genre" => draft.tags.extend(split_groups(value)),
             "tvg-country" => draft.country = Some(value.to_owned()),
@@ -89,13 +139,18 @@ fn extinf(info: &str) -> StationDraft {
     draft
 }
 
-/// Splits at the first comma outside double quotes (attribute values may contain commas).
+/// Splits at the first comma outside double quotes (attribute values may contain commas). Without such
+/// a comma the whole text is attributes and the title is empty.
 fn split_title(info: &str) -> (&str, &str) {
     let mut quoted = false;
     for (i, c) in info.char_indices() {
         match c {
             '"' => quoted = !quoted,
-            ',' if !quoted => return (&info[..i], &info[i + 1..]),
+            ',' if !quoted => {
+                if let Some((attrs, rest)) = info.split_at_checked(i) {
+                    return (attrs, rest.strip_prefix(',').unwrap_or(rest));
+                }
+            }
             _ => {}
         }
     }
@@ -106,21 +161,17 @@ fn split_title(info: &str) -> (&str, &str) {
 fn attributes(attrs: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut rest = attrs.trim();
-    while let Some(eq) = rest.find('=') {
-        let key = rest[..eq]
+    while let Some((before, after)) = rest.split_once('=') {
+        let key = before
             .rsplit(char::is_whitespace)
             .next()
             .unwrap_or_default()
             .to_owned();
-        let after = &rest[eq + 1..];
         let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
-            match quoted.find('"') {
-                Some(end) => (&quoted[..end], &quoted[end + 1..]),
-                None => (quoted, ""),
-            }
+            quoted.split_once('"').unwrap_or((quoted, ""))
         } else {
             let end = after.find(char::is_whitespace).unwrap_or(after.len());
-            (&after[..end], &after[end..])
+            after.split_at_checked(end).unwrap_or((after, ""))
         };
         out.push((key, value.to_owned()));
         rest = remaining;
@@ -137,7 +188,7 @@ fn split_groups(value: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// `http://stream.example.org:8000/jazz.mp3` → "stream.example.org jazz".
-fn name_from_url(raw: &str) -> String {
+pub(crate) fn name_from_url(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(url) => {
             let host = url
@@ -232,5 +283,72 @@ https://plain.example/stream
             diags.iter().any(|d| d.to_string().starts_with(expected)),
             "{diags:?}"
         );
+    }
+
+    #[rstest]
+    #[case::no_comma("#EXTINF:-1\nhttp://radio.example/live.mp3\n", "radio.example live")]
+    #[case::no_comma_tvg_name(
+        "#EXTINF:-1 tvg-name=\"Radio Nord\" tvg-logo=\"http://radio.example/logo.png\"\nhttp://radio.example/live.mp3\n",
+        "Radio Nord"
+    )]
+    #[case::lowercase("#extinf:-1,Lower Case FM\nhttp://radio.example/a\n", "Lower Case FM")]
+    #[case::mixed_case("#ExtInf:-1,Mixed FM\nhttp://radio.example/a\n", "Mixed FM")]
+    #[case::comma_in_attribute(
+        "#EXTINF:-1 group-title=\"Pop, Rock\"\nhttp://radio.example/a\n",
+        "radio.example a"
+    )]
+    fn extinf_the_way_players_read_it(#[case] text: &str, #[case] name: &str) {
+        let (stations, diags) = parse_pack(text, PackFormat::M3u, Path::new("p.m3u"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stations.len(), 1);
+        assert_eq!(stations[0].name, name);
+    }
+
+    #[rstest]
+    #[case::dot("ATV.ad", "atv-ad")]
+    #[case::at("AndorraTV.ad@Web", "andorratv-ad-web")]
+    #[case::upper("BBCRadio1", "bbcradio1")]
+    #[case::number_is_no_id("29", "some-tv")]
+    fn non_slug_tvg_ids_are_slugified(#[case] tvg_id: &str, #[case] id: &str) {
+        let text = format!("#EXTINF:-1 tvg-id=\"{tvg_id}\",Some TV\nhttp://tv.example/a.m3u8\n");
+        let (stations, diags) = parse_pack(&text, PackFormat::M3u, Path::new("p.m3u"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stations[0].id.as_str(), id);
+    }
+
+    #[rstest]
+    #[case::rtmp("#EXTINF:-1,A\nrtmp://x.example/live\n", DropReason::NotHttp("rtmp".into()))]
+    #[case::relative("#EXTINF:-1,A\nchannels/af.m3u\n", DropReason::NotAUrl)]
+    #[case::bare_garbage("just some words\n", DropReason::NotAUrl)]
+    #[case::no_url("#EXTINF:-1,A\n", DropReason::NoUrl)]
+    fn every_drop_has_one_typed_reason(#[case] text: &str, #[case] reason: DropReason) {
+        let (stations, diags) = parse_pack(text, PackFormat::M3u, Path::new("p.m3u"));
+        assert!(stations.is_empty());
+        let reasons: Vec<_> = diags.iter().filter_map(|d| d.dropped.clone()).collect();
+        assert_eq!(reasons, [reason], "{diags:?}");
+    }
+
+    #[test]
+    fn kodi_header_suffix_is_not_part_of_the_url() {
+        let text = "#EXTINF:-1,Times Now\nhttps://tv.example/live/chunklist_3.m3u8|user-agent=\"Mozilla/5.0 (Linux)\"\n";
+        let (stations, diags) = parse_pack(text, PackFormat::M3u, Path::new("p.m3u"));
+        assert_eq!(
+            stations[0].primary_stream().as_str(),
+            "https://tv.example/live/chunklist_3.m3u8"
+        );
+        assert!(
+            diags[0]
+                .to_string()
+                .starts_with("p.m3u:2: warning: Kodi-style"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn a_bom_and_crlf_are_not_part_of_the_first_line() {
+        let text = "\u{feff}#EXTM3U\r\n#EXTINF:-1,A\r\nhttp://a.example/\r\n";
+        let (stations, diags) = parse_pack(text, PackFormat::M3u, Path::new("p.m3u"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stations[0].primary_stream().as_str(), "http://a.example/");
     }
 }

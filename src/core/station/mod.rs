@@ -1,4 +1,4 @@
-//! Stations: the model, the pack parsers (TOML, YAML, M3U, PLS), the catalog built from a packs folder,
+//! Stations: the model, the pack parsers (TOML, YAML, M3U, PLS, XSPF), the catalog built from a packs folder,
 //! hot reload, and the tantivy search index behind autocomplete.
 
 pub mod catalog;
@@ -11,10 +11,11 @@ pub mod pls;
 pub mod reload;
 pub mod search;
 pub mod toml_pack;
+pub mod xspf;
 pub mod yaml_pack;
 
 pub use catalog::Catalog;
 pub use model::{
-    Codec, Diagnostic, Origin, PackFormat, Severity, Station, StationDraft, StationId,
+    Codec, Diagnostic, DropReason, Origin, PackFormat, Severity, Station, StationDraft, StationId,
 };
 pub use search::{SearchHit, StationIndex};

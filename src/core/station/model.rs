@@ -2,6 +2,7 @@
 //! fill in before validation. Validation is the only way to get a [`Station`], so every station in the
 //! catalog has a slug id, a name and at least one http(s) stream URL.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -185,12 +186,52 @@ pub enum Severity {
     Error,
 }
 
+/// Why an entry of a pack (or a whole pack file) did not become a station. Exactly one diagnostic per
+/// dropped entry carries its reason, so counting reasons counts dropped entries.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason", content = "scheme")]
+pub enum DropReason {
+    /// The only stream URLs use a scheme no HTTP client plays (`rtmp`, `mms`, `rtsp`, `file`); the scheme
+    /// of the first one is kept for the summary.
+    NotHttp(String),
+    /// An `#EXTINF`, PLS entry, XSPF track or structured entry without any stream URL.
+    NoUrl,
+    /// The URL is not an absolute URL (a relative path, words, a URL without a host).
+    NotAUrl,
+    /// The name is empty (after removing control and invisible characters) and nothing names it.
+    NoName,
+    /// A line that is no part of the format (a PLS line without `=`).
+    GarbageLine,
+    /// An explicit `id` that is not a slug, or another station already has it.
+    BadId,
+    /// The whole file: unreadable, or a syntax error that leaves nothing in it trustworthy.
+    BrokenFile,
+}
+
+impl DropReason {
+    /// The summary wording: "900 not http(s)".
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::NotHttp(_) => "not http(s)",
+            Self::NoUrl => "no URL",
+            Self::NotAUrl => "not a URL",
+            Self::NoName => "no name",
+            Self::GarbageLine => "garbage line",
+            Self::BadId => "bad or duplicate id",
+            Self::BrokenFile => "broken file",
+        }
+    }
+}
+
 /// A problem in a pack, rendered as `file:line: message` so editors can jump to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Diagnostic {
     pub origin: Origin,
     pub severity: Severity,
     pub message: String,
+    /// Set on the one diagnostic that says why an entry (or file) was dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<DropReason>,
 }
 
 impl Diagnostic {
@@ -199,6 +240,7 @@ impl Diagnostic {
             origin,
             severity: Severity::Error,
             message: message.into(),
+            dropped: None,
         }
     }
 
@@ -207,6 +249,15 @@ impl Diagnostic {
             origin,
             severity: Severity::Warning,
             message: message.into(),
+            dropped: None,
+        }
+    }
+
+    /// An error that dropped an entry (or a file) for `reason`.
+    pub fn dropped(origin: Origin, reason: DropReason, message: impl Into<String>) -> Self {
+        Self {
+            dropped: Some(reason),
+            ..Self::error(origin, message)
         }
     }
 }
@@ -251,6 +302,7 @@ impl Station {
     /// The preferred stream URL.
     pub fn primary_stream(&self) -> &Url {
         // INVARIANT: validate() refuses a station without streams.
+        #[allow(clippy::indexing_slicing)] // in range: `streams` is never empty (see above)
         &self.streams[0]
     }
 }
@@ -258,7 +310,11 @@ impl Station {
 /// A station as written in a pack, before validation. Parsers fill what their format has.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StationDraft {
+    /// An id the pack author chose (TOML/YAML `id`): must already be a slug, and is never renamed.
     pub id: Option<String>,
+    /// An id suggestion from a format that does not promise slugs (M3U `tvg-id` such as `ATV.ad`):
+    /// slugified, and disambiguated like a name-derived id when it collides.
+    pub id_hint: Option<String>,
     pub name: Option<String>,
     pub streams: Vec<String>,
     pub aliases: Vec<String>,
@@ -274,23 +330,76 @@ pub struct StationDraft {
 
 /// Longest station name we keep: Discord autocomplete choice names are ≤ 100 characters.
 pub const MAX_NAME_CHARS: usize = 100;
+/// Most aliases (and tags) one station keeps; the rest are dropped with a warning. Search indexes every
+/// alias, so an unbounded list is unbounded work per keystroke.
+pub const MAX_ALIASES: usize = 32;
+pub const MAX_TAGS: usize = 32;
+/// Longest alias or tag kept, in characters (longer ones are dropped with a warning).
+pub const MAX_ALIAS_CHARS: usize = 100;
+pub const MAX_TAG_CHARS: usize = 50;
+/// Most stream URLs (mirrors) one station keeps.
+pub const MAX_STREAMS: usize = 32;
+
+/// Whether a station's id was written by the pack author or derived by us; only derived ids are ever
+/// disambiguated when two stations would share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Explicit,
+    Derived,
+}
+
+/// A validated station with the warnings it produced and where its id came from.
+#[derive(Debug)]
+pub struct Validated {
+    pub station: Station,
+    pub id_kind: IdKind,
+    pub warnings: Vec<Diagnostic>,
+}
 
 impl StationDraft {
     /// Checks and normalises the draft. An error skips the station (`Err` carries every reason); problems
     /// that do not prevent playing (a bad homepage, an unknown codec) become warnings on a kept station.
     pub fn validate(self, origin: &Origin) -> Result<(Station, Vec<Diagnostic>), Vec<Diagnostic>> {
-        let mut errors = Vec::new();
+        self.check(origin).map(|v| (v.station, v.warnings))
+    }
+
+    /// Like [`validate`](Self::validate), also saying whether the id was explicit. Exactly one of the
+    /// errors of a refused draft carries a [`DropReason`].
+    // One pass over the fields, in the order a person reads a pack entry.
+    #[allow(clippy::too_many_lines)]
+    pub fn check(self, origin: &Origin) -> Result<Validated, Vec<Diagnostic>> {
+        // (diagnostic, reason if it were the one that drops the entry)
+        let mut errors: Vec<(Diagnostic, DropReason)> = Vec::new();
         let mut warnings = Vec::new();
 
         let name = validate_name(self.name.as_deref(), origin, &mut warnings, &mut errors);
 
-        let id = match (self.id.as_deref().map(str::trim), &name) {
-            (Some(raw), _) if !raw.is_empty() => StationId::parse(raw),
-            (_, Some(name)) => StationId::from_name(name),
-            (_, None) => Err("station has neither id nor name".to_owned()),
+        let explicit = self
+            .id
+            .as_deref()
+            .map(str::trim)
+            .filter(|raw| !raw.is_empty());
+        // A hint without a letter (`tvg-id="29"`, a row number in some lists) names nothing: the name
+        // makes the better id then.
+        let hint = self
+            .id_hint
+            .as_deref()
+            .map(slugify)
+            .filter(|slug| slug.bytes().any(|b| b.is_ascii_lowercase()));
+        let (id, id_kind) = match (explicit, hint, &name) {
+            (Some(raw), _, _) => (StationId::parse(raw), IdKind::Explicit),
+            (None, Some(slug), _) => (StationId::parse(&slug), IdKind::Derived),
+            (None, None, Some(name)) => (StationId::from_name(name), IdKind::Derived),
+            (None, None, None) => (
+                Err("station has neither id nor name".to_owned()),
+                IdKind::Derived,
+            ),
         };
         let id = id
-            .map_err(|e| errors.push(Diagnostic::error(origin.clone(), e)))
+            .map_err(|e| {
+                // A missing name already says why; a bad explicit id is its own reason.
+                errors.push((Diagnostic::error(origin.clone(), e), DropReason::BadId));
+            })
             .ok();
 
         let streams = validate_streams(&self.streams, origin, &mut warnings, &mut errors);
@@ -304,7 +413,7 @@ impl StationDraft {
                 if parsed.is_none() {
                     warnings.push(Diagnostic::warning(
                         origin.clone(),
-                        format!("unknown codec/format `{raw}`; ignored"),
+                        format!("unknown codec/format `{}`; ignored", clean_text(raw)),
                     ));
                 }
                 parsed
@@ -317,7 +426,7 @@ impl StationDraft {
                     Err(e) => {
                         warnings.push(Diagnostic::warning(
                             origin.clone(),
-                            format!("{field} {e}; ignored"),
+                            format!("{field} {}; ignored", e.message),
                         ));
                         None
                     }
@@ -328,7 +437,7 @@ impl StationDraft {
 
         let country = self
             .country
-            .map(|c| c.trim().to_owned())
+            .map(|c| clean_text(&c))
             .filter(|c| !c.is_empty())
             .map(|c| {
                 if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
@@ -339,25 +448,33 @@ impl StationDraft {
             });
 
         let (Some(id), Some(name), true) = (id, name, errors.is_empty()) else {
-            return Err(errors);
+            return Err(mark_drop(errors));
         };
+        let aliases = capped_list(
+            self.aliases.iter().map(|a| clean_text(a)),
+            ("alias", MAX_ALIASES, MAX_ALIAS_CHARS),
+            origin,
+            &mut warnings,
+        );
+        let tags = capped_list(
+            self.tags.iter().map(|t| clean_text(t).to_lowercase()),
+            ("tag", MAX_TAGS, MAX_TAG_CHARS),
+            origin,
+            &mut warnings,
+        );
         let station = Station {
-            aliases: dedup_nonempty(self.aliases.iter().map(|a| collapse_whitespace(a.trim()))),
-            tags: dedup_nonempty(
-                self.tags
-                    .iter()
-                    .map(|t| collapse_whitespace(t.trim()).to_lowercase()),
-            ),
+            aliases,
+            tags,
             country,
             language: self
                 .language
-                .map(|l| l.trim().to_owned())
+                .map(|l| clean_text(&l))
                 .filter(|l| !l.is_empty()),
             codec,
             bitrate: self.bitrate.filter(|&b| b > 0),
             description: self
                 .description
-                .map(|d| d.trim().to_owned())
+                .map(|d| clean_text(&d))
                 .filter(|d| !d.is_empty()),
             homepage,
             logo,
@@ -366,21 +483,90 @@ impl StationDraft {
             streams,
             origin: origin.clone(),
         };
-        Ok((station, warnings))
+        Ok(Validated {
+            station,
+            id_kind,
+            warnings,
+        })
     }
 }
 
-/// Trims and collapses the name, shortening it to Discord's limit (a warning) or refusing an empty one.
+/// Keeps every error, and marks the one that explains the drop best: a stream problem (the thing a person
+/// fixes first), else the name, else the id.
+fn mark_drop(errors: Vec<(Diagnostic, DropReason)>) -> Vec<Diagnostic> {
+    let rank = |reason: &DropReason| match reason {
+        DropReason::NotHttp(_) | DropReason::NotAUrl | DropReason::NoUrl => 0,
+        DropReason::NoName => 1,
+        _ => 2,
+    };
+    let best = errors
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, (_, reason))| rank(reason))
+        .map(|(i, _)| i);
+    errors
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut diagnostic, reason))| {
+            if Some(i) == best {
+                diagnostic.dropped = Some(reason);
+            }
+            diagnostic
+        })
+        .collect()
+}
+
+/// Cleans, shortens and deduplicates (case-insensitively) a list, keeping at most `max` items of at
+/// most `max_chars` characters; what is cut is one warning per list.
+fn capped_list(
+    items: impl Iterator<Item = String>,
+    (what, max, max_chars): (&str, usize, usize),
+    origin: &Origin,
+    warnings: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let (mut too_long, mut too_many) = (0usize, 0usize);
+    for item in items {
+        if item.is_empty() {
+            continue;
+        }
+        if item.chars().count() > max_chars {
+            too_long += 1;
+            continue;
+        }
+        if !seen.insert(item.to_lowercase()) {
+            continue;
+        }
+        if out.len() >= max {
+            too_many += 1;
+            continue;
+        }
+        out.push(item);
+    }
+    if too_long > 0 {
+        warnings.push(Diagnostic::warning(
+            origin.clone(),
+            format!("{too_long} {what}(es) longer than {max_chars} characters; ignored"),
+        ));
+    }
+    if too_many > 0 {
+        warnings.push(Diagnostic::warning(
+            origin.clone(),
+            format!("more than {max} {what}(es); {too_many} ignored"),
+        ));
+    }
+    out
+}
+
+/// Cleans and collapses the name, shortening it to Discord's limit (a warning) or refusing an empty one.
 fn validate_name(
     raw: Option<&str>,
     origin: &Origin,
     warnings: &mut Vec<Diagnostic>,
-    errors: &mut Vec<Diagnostic>,
+    errors: &mut Vec<(Diagnostic, DropReason)>,
 ) -> Option<String> {
-    let name = raw
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(collapse_whitespace);
+    let name = raw.map(clean_text).filter(|n| !n.is_empty());
     match name {
         Some(name) if name.chars().count() > MAX_NAME_CHARS => {
             warnings.push(Diagnostic::warning(
@@ -391,62 +577,164 @@ fn validate_name(
         }
         Some(name) => Some(name),
         None => {
-            errors.push(Diagnostic::error(origin.clone(), "station has no name"));
+            errors.push((
+                Diagnostic::error(origin.clone(), "station has no name"),
+                DropReason::NoName,
+            ));
             None
         }
     }
 }
 
-/// Parses the stream URLs in order, dropping duplicates (a warning); any non-http(s) URL is an error.
+/// Parses the stream URLs in order (mirrors: the first is tried first), dropping duplicates (a warning).
+/// A URL that cannot be played is an error when no URL of the station can be, else a warning and the
+/// station keeps its playable mirrors.
 fn validate_streams(
     raws: &[String],
     origin: &Origin,
     warnings: &mut Vec<Diagnostic>,
-    errors: &mut Vec<Diagnostic>,
+    errors: &mut Vec<(Diagnostic, DropReason)>,
 ) -> Vec<Url> {
     let mut streams = Vec::new();
+    let mut seen: HashSet<Url> = HashSet::new();
+    let mut bad: Vec<(String, DropReason)> = Vec::new();
+    let mut duplicates = 0usize;
     for raw in raws {
         match parse_http_url(raw) {
-            Ok(url) if !streams.contains(&url) => streams.push(url),
-            Ok(_) => warnings.push(Diagnostic::warning(
-                origin.clone(),
-                format!("duplicate stream URL `{raw}`"),
-            )),
-            Err(e) => errors.push(Diagnostic::error(origin.clone(), format!("stream {e}"))),
+            Ok(url) if seen.contains(&url) => {
+                duplicates += 1;
+                if duplicates == 1 {
+                    warnings.push(Diagnostic::warning(
+                        origin.clone(),
+                        format!("duplicate stream URL `{}`", clean_text(raw)),
+                    ));
+                }
+            }
+            Ok(url) if streams.len() >= MAX_STREAMS => {
+                seen.insert(url);
+            }
+            Ok(url) => {
+                seen.insert(url.clone());
+                streams.push(url);
+            }
+            Err(e) => bad.push((format!("stream {}", e.message), e.reason)),
         }
     }
-    if raws.is_empty() {
-        errors.push(Diagnostic::error(
+    if duplicates > 1 {
+        warnings.push(Diagnostic::warning(
             origin.clone(),
-            "station has no stream URL",
+            format!("{} more duplicate stream URLs ignored", duplicates - 1),
         ));
+    }
+    if seen.len() > MAX_STREAMS {
+        warnings.push(Diagnostic::warning(
+            origin.clone(),
+            format!(
+                "more than {MAX_STREAMS} stream URLs; {} ignored",
+                seen.len() - MAX_STREAMS
+            ),
+        ));
+    }
+    if raws.is_empty() {
+        errors.push((
+            Diagnostic::error(origin.clone(), "station has no stream URL"),
+            DropReason::NoUrl,
+        ));
+    } else if streams.is_empty() {
+        errors.extend(
+            bad.into_iter()
+                .map(|(message, reason)| (Diagnostic::error(origin.clone(), message), reason)),
+        );
+    } else {
+        warnings.extend(bad.into_iter().map(|(message, _)| {
+            Diagnostic::warning(
+                origin.clone(),
+                format!("{message}; skipped, other URLs kept"),
+            )
+        }));
     }
     streams
 }
 
-/// Parses an absolute http(s) URL; other schemes are refused with a reason.
-pub fn parse_http_url(raw: &str) -> Result<Url, String> {
-    let url =
-        Url::parse(raw.trim()).map_err(|e| format!("URL `{raw}` is not a valid URL ({e})"))?;
-    match url.scheme() {
-        "http" | "https" if url.host().is_some() => Ok(url),
-        "http" | "https" => Err(format!("URL `{raw}` has no host")),
-        other => Err(format!(
-            "URL `{raw}` uses `{other}:`; only http and https are accepted"
-        )),
+/// Why a text is not a playable URL, and the [`DropReason`] that makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlError {
+    pub message: String,
+    pub reason: DropReason,
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
-fn collapse_whitespace(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Longest URL quoted back in a message (a 1 MB garbage line must not make a 1 MB diagnostic).
+const MAX_QUOTED_CHARS: usize = 200;
+
+fn quoted(raw: &str) -> String {
+    let clean = clean_text(raw);
+    if clean.chars().count() > MAX_QUOTED_CHARS {
+        let mut short: String = clean.chars().take(MAX_QUOTED_CHARS).collect();
+        short.push('…');
+        short
+    } else {
+        clean
+    }
 }
 
-fn dedup_nonempty(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        if !item.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(&item)) {
-            out.push(item);
+/// Parses an absolute http(s) URL; other schemes are refused with a reason.
+pub fn parse_http_url(raw: &str) -> Result<Url, UrlError> {
+    let url = Url::parse(raw.trim()).map_err(|e| UrlError {
+        message: format!("URL `{}` is not a valid URL ({e})", quoted(raw)),
+        reason: DropReason::NotAUrl,
+    })?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err(UrlError {
+            message: format!("URL `{}` has no host", quoted(raw)),
+            reason: DropReason::NotAUrl,
+        }),
+        other => Err(UrlError {
+            message: format!(
+                "URL `{}` uses `{other}:`; only http and https are accepted",
+                quoted(raw)
+            ),
+            reason: DropReason::NotHttp(other.to_owned()),
+        }),
+    }
+}
+
+/// Whether a character must never reach a name or message: controls (including newlines and tabs,
+/// which become spaces first) and the bidi embedding/override/isolate characters that can make a name
+/// display as something else (U+202A–U+202E, U+2066–U+2069, U+200E/U+200F marks).
+fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// Zero-width characters: kept inside a name (joiners matter in some scripts) but a name made only of
+/// them (and spaces) is empty.
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Pack text as a person should see it: tabs and newlines become spaces, other controls and bidi
+/// overrides are removed, whitespace is collapsed, and a text of only zero-width characters is empty.
+pub fn clean_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(|c: char| c.is_whitespace() || c.is_control()) {
+        // A word of only zero-width characters is invisible: it must not keep a name alive.
+        if !word
+            .chars()
+            .any(|c| !is_hidden_control(c) && !is_zero_width(c))
+        {
+            continue;
         }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().filter(|&c| !is_hidden_control(c)));
     }
     out
 }
@@ -458,6 +746,7 @@ pub enum PackFormat {
     Yaml,
     M3u,
     Pls,
+    Xspf,
 }
 
 impl PackFormat {
@@ -468,6 +757,7 @@ impl PackFormat {
             "yaml" | "yml" => Self::Yaml,
             "m3u" | "m3u8" => Self::M3u,
             "pls" => Self::Pls,
+            "xspf" => Self::Xspf,
             _ => return None,
         })
     }

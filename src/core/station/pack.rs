@@ -1,6 +1,6 @@
 //! Pack format dispatch: turns the text of one pack file into validated stations plus diagnostics.
 //!
-//! Each format parser (`toml_pack`, `yaml_pack`, `m3u`, `pls`) is pure and produces [`DraftAt`]s (a draft
+//! Each format parser (`toml_pack`, `yaml_pack`, `m3u`, `pls`, `xspf`) is pure and produces [`DraftAt`]s (a draft
 //! with the line it starts on); this module validates them with [`StationDraft::validate`] and tells
 //! whole-file failures (a syntax error: nothing in the file can be trusted) apart from entry-level ones
 //! (that entry is skipped, the rest of the pack loads).
@@ -8,8 +8,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::model::{Diagnostic, Origin, PackFormat, Station, StationDraft};
-use super::{m3u, pls, toml_pack, yaml_pack};
+use super::model::{
+    Diagnostic, DropReason, IdKind, Origin, PackFormat, Station, StationDraft, Validated,
+};
+use super::{m3u, pls, toml_pack, xspf, yaml_pack};
 
 /// A draft with the 1-based line its entry starts on.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,9 +36,16 @@ pub struct PackError(pub Diagnostic);
 /// A successfully parsed pack: its stations (in file order) and every warning or skipped entry.
 #[derive(Debug, Default, Clone)]
 pub struct ParsedPack {
-    /// Shared with the catalog built from them: a pack kept for reloads costs no second copy.
-    pub stations: Vec<Arc<Station>>,
+    pub stations: Vec<PackStation>,
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One station of a pack, with where its id came from (the merge renames only derived ids).
+#[derive(Debug, Clone)]
+pub struct PackStation {
+    /// Shared with the catalog built from them: a pack kept for reloads costs no second copy.
+    pub station: Arc<Station>,
+    pub id_kind: IdKind,
 }
 
 /// Parses a pack; a whole-file failure becomes the only diagnostic and yields no stations.
@@ -45,7 +54,7 @@ pub fn parse_pack(text: &str, format: PackFormat, file: &Path) -> (Vec<Station>,
         Ok(pack) => (
             pack.stations
                 .into_iter()
-                .map(|s| Arc::try_unwrap(s).unwrap_or_else(|shared| (*shared).clone()))
+                .map(|s| Arc::try_unwrap(s.station).unwrap_or_else(|shared| (*shared).clone()))
                 .collect(),
             pack.diagnostics,
         ),
@@ -60,12 +69,20 @@ pub fn try_parse_pack(
     file: &Path,
 ) -> Result<ParsedPack, PackError> {
     let raw = match format {
-        PackFormat::Toml => toml_pack::parse(text, file)?,
-        PackFormat::Yaml => yaml_pack::parse(text, file)?,
-        PackFormat::M3u => m3u::parse(text, file),
-        PackFormat::Pls => pls::parse(text, file),
-    };
+        PackFormat::Toml => toml_pack::parse(text, file),
+        PackFormat::Yaml => yaml_pack::parse(text, file),
+        PackFormat::M3u => Ok(m3u::parse(text, file)),
+        PackFormat::Pls => Ok(pls::parse(text, file)),
+        PackFormat::Xspf => xspf::parse(text, file),
+    }
+    .map_err(|PackError(d)| PackError(broken_file(d)))?;
     Ok(validate_all(raw, file))
+}
+
+/// Marks a whole-file failure as the reason the file's entries are missing.
+pub fn broken_file(mut diagnostic: Diagnostic) -> Diagnostic {
+    diagnostic.dropped = Some(DropReason::BrokenFile);
+    diagnostic
 }
 
 /// Validates every draft; invalid ones become error diagnostics and are skipped.
@@ -76,9 +93,16 @@ pub fn validate_all(raw: RawPack, file: &Path) -> ParsedPack {
     };
     let base = Origin::file(file);
     for DraftAt { draft, line } in raw.drafts {
-        match draft.validate(&base.at(line)) {
-            Ok((station, warnings)) => {
-                out.stations.push(Arc::new(station));
+        match draft.check(&base.at(line)) {
+            Ok(Validated {
+                station,
+                id_kind,
+                warnings,
+            }) => {
+                out.stations.push(PackStation {
+                    station: Arc::new(station),
+                    id_kind,
+                });
                 out.diagnostics.extend(warnings);
             }
             Err(errors) => out.diagnostics.extend(errors),
@@ -189,12 +213,10 @@ pub fn apply_field(draft: &mut StationDraft, key: &str, value: FieldValue) -> Fi
 
 /// Accepts `128`, `128k`, `128 kbps`, `128kbit/s`.
 pub fn parse_bitrate(raw: &str) -> Option<u32> {
-    let digits: String = raw
-        .trim()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let rest = raw.trim()[digits.len()..].trim().to_ascii_lowercase();
+    let trimmed = raw.trim();
+    let rest = trimmed.trim_start_matches(|c: char| c.is_ascii_digit());
+    let digits = trimmed.strip_suffix(rest).unwrap_or_default();
+    let rest = rest.trim().to_ascii_lowercase();
     if !matches!(
         rest.as_str(),
         "" | "k" | "kbps" | "kbit/s" | "kb/s" | "kbit"
@@ -204,8 +226,15 @@ pub fn parse_bitrate(raw: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// Longest key we look for a typo in: every known field is at most 11 characters, so a key more than 2
+/// edits longer cannot be within distance 2 (and an 8 MB key must not cost a quadratic table).
+const MAX_SUGGEST_KEY_CHARS: usize = 16;
+
 /// The closest known field name to a typo, for "did you mean" hints.
 pub fn suggest_field(key: &str) -> Option<&'static str> {
+    if key.chars().nth(MAX_SUGGEST_KEY_CHARS).is_some() {
+        return None;
+    }
     KNOWN_FIELDS
         .iter()
         .map(|known| (strsim_distance(key, known), *known))
@@ -214,29 +243,32 @@ pub fn suggest_field(key: &str) -> Option<&'static str> {
         .map(|(_, k)| k)
 }
 
-/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions: `nmae` → `name` is 1).
+/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions: `nmae` → `name` is 1),
+/// with three rolling rows instead of a full table.
 fn strsim_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+    let mut before: Vec<usize> = Vec::new(); // row i-2
+    let mut previous: Vec<usize> = (0..=b.len()).collect(); // row i-1
+    for (i, &ca) in a.iter().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let at = |row: &[usize], k: usize| row.get(k).copied().unwrap_or(usize::MAX - 1);
+            let cost = usize::from(ca != cb);
+            let mut d = (at(&previous, j + 1) + 1)
+                .min(at(&current, j) + 1)
+                .min(at(&previous, j) + cost);
+            let transposed =
+                i > 0 && j > 0 && a.get(i - 1) == Some(&cb) && b.get(j - 1) == Some(&ca);
+            if transposed {
+                d = d.min(at(&before, j - 1) + 1);
             }
+            current.push(d);
         }
+        before = std::mem::replace(&mut previous, current);
     }
-    d[a.len()][b.len()]
+    previous.last().copied().unwrap_or_default()
 }
 
 /// The warning for an unknown key, with a hint when it looks like a typo.
@@ -274,8 +306,8 @@ impl LineIndex {
 
 /// 1-based line of a byte offset in `text` (one-off; use [`LineIndex`] for many lookups).
 pub fn line_of(text: &str, offset: usize) -> u32 {
-    let end = offset.min(text.len());
-    let lines = text.as_bytes()[..end].split(|&b| b == b'\n').count();
+    let prefix = text.as_bytes().get(..offset).unwrap_or(text.as_bytes());
+    let lines = prefix.split(|&b| b == b'\n').count();
     u32::try_from(lines).unwrap_or(u32::MAX)
 }
 

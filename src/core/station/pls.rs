@@ -1,10 +1,13 @@
 //! PLS packs: `[playlist]` with `FileN=`, `TitleN=`, `LengthN=`, `NumberOfEntries=`, `Version=`; entries
-//! are grouped by N and ordered by N. Pure; never fails as a whole file.
+//! are grouped by N and ordered by N. Entries whose titles differ only in a mirror marker
+//! (`SomaFM: Groove Salad (#1 128k mp3)`, `(#2 …)`, `(Firewall-friendly 128k mp3)`, Shoutcast's
+//! `(#1 - 3/500) Name`) are one station with the mirrors as fallbacks in File order. Keys are
+//! case-insensitive (`numberofentries=`). Pure; never fails as a whole file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::model::{Diagnostic, Origin, StationDraft};
+use super::model::{Diagnostic, DropReason, Origin, StationDraft};
 use super::pack::{DraftAt, RawPack};
 
 // One linear pass over the lines; the per-key handling reads best in one place.
@@ -33,9 +36,13 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            pack.diagnostics.push(Diagnostic::error(
+            pack.diagnostics.push(Diagnostic::dropped(
                 origin.at(line_no),
-                format!("`{line}` is not a `Key=Value` line; ignored"),
+                DropReason::GarbageLine,
+                format!(
+                    "`{}` is not a `Key=Value` line; ignored",
+                    super::model::clean_text(&line.chars().take(200).collect::<String>())
+                ),
             ));
             continue;
         };
@@ -57,7 +64,7 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
         let split = lower
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(lower.len());
-        let (field, index) = lower.split_at(split);
+        let (field, index) = lower.split_at_checked(split).unwrap_or((&lower, ""));
         let Ok(n) = index.parse::<u32>() else {
             pack.diagnostics.push(Diagnostic::warning(
                 origin.at(line_no),
@@ -98,27 +105,87 @@ pub fn parse(text: &str, file: &Path) -> RawPack {
             ),
         ));
     }
+    // Mirror key → index in `pack.drafts` of the station the mirrors join.
+    let mut stations_by_key: HashMap<String, usize> = HashMap::new();
+    let mut merged: Vec<(usize, String)> = Vec::new();
     for (n, (first_line, mut draft, file_line)) in entries {
         if file_line.is_none() {
-            pack.diagnostics.push(Diagnostic::error(
+            pack.diagnostics.push(Diagnostic::dropped(
                 origin.at(first_line),
+                DropReason::NoUrl,
                 format!("entry {n} has no `File{n}=` URL; skipped"),
             ));
             continue;
         }
-        if draft.name.is_none() {
+        let Some(title) = draft.name.clone() else {
             draft.name = Some(format!("{} {n}", file_stem(file)));
             pack.diagnostics.push(Diagnostic::warning(
                 origin.at(first_line),
                 format!("entry {n} has no `Title{n}=`; named after the file"),
             ));
+            pack.drafts.push(DraftAt {
+                draft,
+                line: first_line,
+            });
+            continue;
+        };
+        let key = mirror_key(&title);
+        if let Some(&at) = stations_by_key.get(&key)
+            && let Some(station) = pack.drafts.get_mut(at)
+        {
+            station.draft.streams.append(&mut draft.streams);
+            merged.push((at, title));
+            continue;
+        }
+        if !key.is_empty() {
+            stations_by_key.insert(key, pack.drafts.len());
         }
         pack.drafts.push(DraftAt {
             draft,
             line: first_line,
         });
     }
+    // A station made of mirrors is named without the marker of its first mirror.
+    for (at, _) in merged {
+        if let Some(station) = pack.drafts.get_mut(at)
+            && let Some(name) = station.draft.name.as_mut()
+        {
+            *name = without_mirror_markers(name);
+        }
+    }
     pack
+}
+
+/// A title without its parenthesised groups that contain a digit (mirror numbers, bitrates, listener
+/// counts: `(#1 128k mp3)`, `(#2 - 3/500)`), so `Radio X (Rock)` keeps its `(Rock)`.
+fn without_mirror_markers(title: &str) -> String {
+    let mut out = String::with_capacity(title.len());
+    let mut rest = title;
+    while let Some((before, after)) = rest.split_once('(') {
+        let Some((group, tail)) = after.split_once(')') else {
+            break;
+        };
+        out.push_str(before);
+        if !group.chars().any(|c| c.is_ascii_digit()) {
+            out.push('(');
+            out.push_str(group);
+            out.push(')');
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    super::model::clean_text(&out).replace(" :", ":")
+}
+
+/// What two mirror titles share: the words of the title without mirror markers, folded (so
+/// `Groove Salad (#1): x` and `Groove Salad (Firewall-friendly 128k) x` agree).
+fn mirror_key(title: &str) -> String {
+    let folded = deunicode::deunicode(&without_mirror_markers(title)).to_lowercase();
+    folded
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn file_stem(file: &Path) -> String {
@@ -196,5 +263,74 @@ Version=2
         );
         assert_eq!(stations[0].name, "jazz 1");
         assert_eq!(diags.len(), 1);
+    }
+
+    const SOMAFM_7SOUL: &str = "[playlist]
+numberofentries=3
+File1=http://uwstream2.somafm.com:7770
+Title1=SomaFM: Seven Inch Soul (#1 128k mp3): Vintage soul tracks from the original 45 RPM vinyl.
+Length1=-1
+File2=http://uwstream3.somafm.com:7770
+Title2=SomaFM: Seven Inch Soul (#2 128k mp3): Vintage soul tracks from the original 45 RPM vinyl.
+Length2=-1
+File3=http://ice.somafm.com/7soul
+Title3=SomaFM: Seven Inch Soul (Firewall-friendly 128k mp3) Vintage soul tracks from the original 45 RPM vinyl.
+Length3=-1
+Version=2
+";
+
+    #[test]
+    fn somafm_mirrors_are_one_station_with_fallbacks_in_file_order() {
+        let (stations, diags) = parse_pack(SOMAFM_7SOUL, PackFormat::Pls, Path::new("7soul.pls"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stations.len(), 1);
+        let streams: Vec<&str> = stations[0].streams.iter().map(url::Url::as_str).collect();
+        assert_eq!(
+            streams,
+            [
+                "http://uwstream2.somafm.com:7770/",
+                "http://uwstream3.somafm.com:7770/",
+                "http://ice.somafm.com/7soul"
+            ]
+        );
+        assert_eq!(
+            stations[0].name,
+            "SomaFM: Seven Inch Soul: Vintage soul tracks from the original 45 RPM vinyl."
+        );
+        assert_eq!(stations[0].origin.line, Some(3));
+    }
+
+    #[test]
+    fn identical_titles_are_mirrors_and_different_ones_are_not() {
+        let text = "[playlist]\nFile1=http://a.example/1\nTitle1=SomaFM Groove Salad\n\
+                    File2=http://a.example/2\nTitle2=SomaFM Groove Salad\n\
+                    File3=http://b.example/\nTitle3=Radio X (Rock)\n\
+                    File4=http://c.example/\nTitle4=Radio X (Jazz)\n";
+        let (stations, diags) = parse_pack(text, PackFormat::Pls, Path::new("p.pls"));
+        assert!(diags.is_empty(), "{diags:?}");
+        let names: Vec<&str> = stations.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["SomaFM Groove Salad", "Radio X (Rock)", "Radio X (Jazz)"]
+        );
+        assert_eq!(stations[0].streams.len(), 2);
+    }
+
+    #[test]
+    fn a_dead_mirror_scheme_keeps_the_playable_ones() {
+        let text =
+            "[playlist]\nFile1=mms://a.example/1\nTitle1=A\nFile2=http://a.example/2\nTitle2=A\n";
+        let (stations, diags) = parse_pack(text, PackFormat::Pls, Path::new("p.pls"));
+        assert_eq!(stations.len(), 1);
+        assert_eq!(stations[0].primary_stream().as_str(), "http://a.example/2");
+        assert!(diags.iter().all(|d| d.dropped.is_none()), "{diags:?}");
+    }
+
+    #[test]
+    fn lowercase_keys_are_read() {
+        let text = "[playlist]\nfile1=http://a.example/\ntitle1=A\nnumberofentries=1\n";
+        let (stations, diags) = parse_pack(text, PackFormat::Pls, Path::new("p.pls"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(stations[0].name, "A");
     }
 }

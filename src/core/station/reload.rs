@@ -70,6 +70,8 @@ struct PackState {
 #[derive(Default)]
 struct Packs {
     by_path: BTreeMap<PathBuf, PackState>,
+    /// What the last folder walk found (folders or packs reached twice through links).
+    walk: Vec<Diagnostic>,
 }
 
 /// The live station library. Cheap to share (`Arc`); see the module docs.
@@ -272,7 +274,8 @@ async fn debounce_loop(
 /// Brings `packs` in line with the folder: new and changed files are parsed, vanished ones removed.
 /// Returns whether anything changed.
 fn refresh(dir: &Path, packs: &mut Packs, hint: &BTreeSet<PathBuf>) -> Result<bool, LoadError> {
-    let files = loader::pack_files(dir)?;
+    let (files, walk) = loader::walk_pack_files(dir)?;
+    packs.walk = walk;
     let present: BTreeSet<&PathBuf> = files.iter().collect();
     let before = packs.by_path.len();
     packs.by_path.retain(|path, _| present.contains(path));
@@ -313,11 +316,17 @@ fn refresh(dir: &Path, packs: &mut Packs, hint: &BTreeSet<PathBuf>) -> Result<bo
 }
 
 fn merge(packs: &Packs) -> (Catalog, Vec<Diagnostic>) {
-    loader::merge(packs.by_path.iter().map(|(path, state)| PackView {
-        path,
-        pack: state.good.as_ref(),
-        failure: state.failure.as_ref(),
-    }))
+    let (catalog, diagnostics) =
+        loader::merge(packs.by_path.iter().map(|(path, state)| PackView {
+            path,
+            pack: state.good.as_ref(),
+            failure: state.failure.as_ref(),
+        }));
+    // The same order as `loader::load_dir`: the walk's findings first.
+    (
+        catalog,
+        packs.walk.iter().cloned().chain(diagnostics).collect(),
+    )
 }
 
 fn fingerprint(path: &Path) -> Fingerprint {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_norway::Value;
 
-use super::model::{Diagnostic, Origin, StationDraft};
+use super::model::{Diagnostic, DropReason, Origin, StationDraft};
 use super::pack::{
     DraftAt, FieldOutcome, FieldValue, PackError, RawPack, apply_field, unknown_field_message,
 };
@@ -19,6 +19,12 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
     let mut pack = RawPack::default();
     if text.trim().is_empty() {
         return Ok(pack);
+    }
+    if let Some(line) = too_deep(text) {
+        return Err(PackError(Diagnostic::error(
+            origin.at(line),
+            format!("invalid YAML: nested deeper than {MAX_FLOW_DEPTH} levels"),
+        )));
     }
     let value: Value = serde_norway::from_str(text).map_err(|e| {
         let line = e
@@ -50,8 +56,9 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
                     if let Value::Mapping(fields) = item {
                         fill(&mut draft, fields, &origin.at(line), &mut pack.diagnostics);
                     } else {
-                        pack.diagnostics.push(Diagnostic::error(
+                        pack.diagnostics.push(Diagnostic::dropped(
                             origin.at(line),
+                            DropReason::GarbageLine,
                             "a `stations:` entry must be a mapping of fields",
                         ));
                         continue;
@@ -73,8 +80,9 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
                         // `"Name": http://…` shorthand.
                         Value::String(url) => draft.streams.push(url),
                         _ => {
-                            pack.diagnostics.push(Diagnostic::error(
+                            pack.diagnostics.push(Diagnostic::dropped(
                                 origin.at(line),
+                                DropReason::GarbageLine,
                                 "a `radios:` entry must map a name to fields or to a URL",
                             ));
                             continue;
@@ -101,6 +109,51 @@ pub fn parse(text: &str, file: &Path) -> Result<RawPack, PackError> {
         }
     }
     Ok(pack)
+}
+
+/// Deepest `[`/`{` nesting read; a pack needs 3 (`stations: [{tags: [...]}]`). The YAML parser gives up on
+/// deeper documents too, but only after seconds of work on a 200 KB line of brackets.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// The line where flow collections nest deeper than [`MAX_FLOW_DEPTH`], if they do. A cheap scan that
+/// skips quoted strings and comments; block scalars are not special-cased (a literal block with 64
+/// unclosed brackets is not a station pack).
+fn too_deep(text: &str) -> Option<u32> {
+    let mut depth = 0usize;
+    let mut line = 1u32;
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut previous = '\n';
+    for c in text.chars() {
+        if c == '\n' {
+            line = line.saturating_add(1);
+            comment = false;
+            // Flow scalars may span lines; quotes stay open.
+        }
+        match (quote, comment) {
+            (_, true) => {}
+            (Some(q), false) => {
+                // `\"` inside a double-quoted scalar does not close it.
+                if c == q && !(q == '"' && previous == '\\') {
+                    quote = None;
+                }
+            }
+            (None, false) => match c {
+                '"' | '\'' if !previous.is_alphanumeric() => quote = Some(c),
+                '#' if previous.is_whitespace() => comment = true,
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Some(line);
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        previous = c;
+    }
+    None
 }
 
 fn fill(
@@ -296,5 +349,24 @@ stations:
     fn whole_file_errors(#[case] text: &str, #[case] line: u32) {
         let err = parse(text, Path::new("p.yaml")).expect_err("invalid");
         assert_eq!(err.0.origin.line, Some(line), "{err}");
+    }
+
+    #[rstest]
+    #[case::deep_flow(format!("stations: {}{}", "[".repeat(100_000), "]".repeat(100_000)))]
+    #[case::deep_block(
+        (0..2_000).flat_map(|i| ["  ".repeat(i), "- \n".to_owned()]).collect::<String>()
+    )]
+    #[case::alias_bomb(
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+         c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+         e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
+         g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\nstations: [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+            .to_owned()
+    )]
+    fn hostile_nesting_is_a_whole_file_error_not_a_crash(#[case] text: String) {
+        let started = std::time::Instant::now();
+        let result = parse(&text, Path::new("p.yaml"));
+        assert!(result.is_err(), "accepted a hostile document");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 }
