@@ -1,5 +1,9 @@
 //! Stations: the model, the pack parsers (TOML, YAML, M3U, PLS, XSPF), the catalog built from a packs folder,
 //! hot reload, and the tantivy search index behind autocomplete.
+//!
+//! Pack files come from anyone: no parser here may slice text or index by a position it has not proven
+//! in range (one bad byte offset once panicked `stations check`), hence the denied lints.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 pub mod catalog;
 pub mod fold;
