@@ -267,7 +267,9 @@ pub enum ConfigError {
     MissingFile { path: PathBuf },
     #[error("config file {path} is not a regular file ({what}); give the path of an alastor.toml")]
     NotAFile { path: PathBuf, what: &'static str },
-    #[error("config file {path} is {bytes} bytes; a configuration is at most {MAX_CONFIG_BYTES} bytes")]
+    #[error(
+        "config file {path} is {bytes} bytes; a configuration is at most {MAX_CONFIG_BYTES} bytes"
+    )]
     TooLarge { path: PathBuf, bytes: u64 },
     #[error("{}", render_figment_error(.0))]
     Invalid(Box<figment::Error>),
@@ -577,8 +579,13 @@ mod tests {
     #[test]
     fn a_folder_or_a_device_as_config_file_is_refused_not_ignored() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let error = Config::load(Some(dir.path())).expect_err("a folder").to_string();
-        assert!(error.contains("is not a regular file (a folder)"), "{error}");
+        let error = Config::load(Some(dir.path()))
+            .expect_err("a folder")
+            .to_string();
+        assert!(
+            error.contains("is not a regular file (a folder)"),
+            "{error}"
+        );
         let error = Config::load(Some(Path::new("/dev/zero")))
             .expect_err("a device")
             .to_string();

@@ -510,7 +510,10 @@ mod tests {
         // A bare redb file was not made by Alastor (its first create writes the schema atomically).
         let foreign = check_store(&path);
         assert_eq!(foreign.verdict, Verdict::Fail, "{foreign:?}");
-        assert!(foreign.detail.contains("not an Alastor store"), "{foreign:?}");
+        assert!(
+            foreign.detail.contains("not an Alastor store"),
+            "{foreign:?}"
+        );
         std::fs::write(&path, b"definitely not a redb file, just some bytes").expect("write");
         let check = check_store(&path);
         assert_eq!(check.verdict, Verdict::Fail, "{check:?}");

@@ -12,6 +12,8 @@ pub enum PlaylistKind {
     Pls,
     /// M3U, extended M3U and M3U8; HLS is recognised inside by its tags.
     M3u,
+    /// XSPF: Icecast serves one for every mount (`/mount.xspf`), `<location>`s inside `<track>`s.
+    Xspf,
 }
 
 /// What a playlist points at.
@@ -54,6 +56,8 @@ pub enum PlaylistError {
     Empty,
     #[error("the playlist is not text")]
     NotText,
+    #[error("the XSPF playlist cannot be read: {0}")]
+    Xspf(String),
 }
 
 /// Guesses the playlist kind from a content type, the URL's extension, or the body's first bytes.
@@ -76,6 +80,7 @@ pub fn detect(content_type: Option<&str>, url: &Url, body_start: &[u8]) -> Optio
         | "application/vnd.apple.mpegurl.audio" => {
             return Some(PlaylistKind::M3u);
         }
+        "application/xspf+xml" => return Some(PlaylistKind::Xspf),
         _ => {}
     }
     // Bytes, not text: an Icecast connect burst starts mid-frame, so the head is arbitrary binary and a
@@ -95,6 +100,9 @@ pub fn detect(content_type: Option<&str>, url: &Url, body_start: &[u8]) -> Optio
     if head.starts_with(b"#EXTM3U") {
         return Some(PlaylistKind::M3u);
     }
+    if looks_like_xspf(head) {
+        return Some(PlaylistKind::Xspf);
+    }
     // An audio content type wins over the extension: `stream.m3u` answering `audio/mpeg` is audio.
     if mime.starts_with("audio/") || mime.starts_with("application/ogg") {
         return None;
@@ -105,6 +113,9 @@ pub fn detect(content_type: Option<&str>, url: &Url, body_start: &[u8]) -> Optio
         .map(str::to_ascii_lowercase);
     if extension.as_deref() == Some("pls") {
         return Some(PlaylistKind::Pls);
+    }
+    if extension.as_deref() == Some("xspf") && head.starts_with(b"<") {
+        return Some(PlaylistKind::Xspf);
     }
     if matches!(extension.as_deref(), Some("m3u" | "m3u8")) {
         // A bare `http://…` line list without #EXTM3U still counts when the URL says so.
@@ -129,7 +140,44 @@ pub fn parse(kind: PlaylistKind, body: &[u8], base: &Url) -> Result<Playlist, Pl
     match kind {
         PlaylistKind::Pls => parse_pls(text, base),
         PlaylistKind::M3u => parse_m3u(text, base),
+        PlaylistKind::Xspf => parse_xspf(text, base),
     }
+}
+
+/// An XML document whose root element is `<playlist>` (after an optional declaration and comments),
+/// seen in the first bytes.
+fn looks_like_xspf(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let mut rest = text.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("<?") {
+            rest = after.split_once("?>").map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after.split_once("-->").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    rest.strip_prefix("<playlist")
+        .is_some_and(|r| r.starts_with([' ', '>', '\n', '\r', '\t']))
+}
+
+/// Every `<location>` of every track, in order: the first is preferred, the rest are fallbacks.
+fn parse_xspf(text: &str, base: &Url) -> Result<Playlist, PlaylistError> {
+    let tracks =
+        crate::core::station::xspf::tracks(text).map_err(|e| PlaylistError::Xspf(e.to_string()))?;
+    let mut urls: Vec<Url> = Vec::new();
+    for location in tracks.iter().flat_map(|t| &t.locations) {
+        if let Some(url) = resolve(base, location)
+            && !urls.contains(&url)
+        {
+            urls.push(url);
+        }
+    }
+    if urls.is_empty() {
+        return Err(PlaylistError::Empty);
+    }
+    Ok(Playlist::Streams(urls))
 }
 
 fn resolve(base: &Url, raw: &str) -> Option<Url> {
@@ -395,6 +443,19 @@ mod tests {
     #[case::audio_wins_over_ext(Some("audio/mpeg"), "http://a/x.m3u", b"\xff\xfb", None)]
     #[case::mp3(Some("audio/mpeg"), "http://a/live", b"\xff\xfb\x90", None)]
     #[case::html(Some("text/html"), "http://a/", b"<!doctype html>", None)]
+    #[case::xspf_mime(
+        Some("application/xspf+xml; charset=UTF-8"),
+        "http://a/live.mp3.xspf",
+        b"<?xml",
+        Some(PlaylistKind::Xspf)
+    )]
+    #[case::xspf_body(
+        Some("text/xml"),
+        "http://a/x",
+        b"<?xml version=\"1.0\"?>\n<!-- by icecast -->\n<playlist xmlns=\"http://xspf.org/ns/0/\">",
+        Some(PlaylistKind::Xspf)
+    )]
+    #[case::other_xml(Some("text/xml"), "http://a/x", b"<?xml version=\"1.0\"?><rss>", None)]
     fn detect_cases(
         #[case] ct: Option<&str>,
         #[case] url: &str,
@@ -431,5 +492,47 @@ mod tests {
         let url = Url::parse("http://a/x").expect("url");
         let body = b"\xef\xbb\xbf\r\n  [Playlist]\r\nFile1=http://b/";
         assert_eq!(detect(None, &url, body), Some(PlaylistKind::Pls));
+    }
+
+    /// Regression: Icecast's `/mount.xspf` was refused as "a web page".
+    #[test]
+    fn icecast_xspf_points_at_its_mount() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<playlist xmlns="http://xspf.org/ns/0/" version="1">
+  <title/>
+  <creator/>
+  <trackList>
+    <track>
+      <location>http://radio.example:8000/live.mp3</location>
+      <creator/>
+      <title>Artist - Song</title>
+      <annotation>Stream Title: Test FM
+Stream Description: tones</annotation>
+      <info/>
+    </track>
+    <track><location>backup.mp3</location></track>
+  </trackList>
+</playlist>
+"#;
+        let p = parse(PlaylistKind::Xspf, body.as_bytes(), &base()).expect("xspf");
+        assert_eq!(
+            urls(&p),
+            [
+                "http://radio.example:8000/live.mp3",
+                "http://radio.example/listen/backup.mp3"
+            ]
+        );
+        assert!(matches!(
+            parse(
+                PlaylistKind::Xspf,
+                b"<playlist><trackList/></playlist>",
+                &base()
+            ),
+            Err(PlaylistError::Empty)
+        ));
+        assert!(matches!(
+            parse(PlaylistKind::Xspf, b"<playlist><unclosed>", &base()),
+            Err(PlaylistError::Xspf(_))
+        ));
     }
 }
