@@ -273,6 +273,9 @@ pub enum ConfigError {
     TooLarge { path: PathBuf, bytes: u64 },
     #[error("{}", render_figment_error(.0))]
     Invalid(Box<figment::Error>),
+    /// Another error's message with the token cut out of it.
+    #[error("{0}")]
+    Redacted(String),
 }
 
 const ENV_PREFIX: &str = "ALASTOR_";
@@ -332,10 +335,19 @@ impl Config {
     }
 
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        // The token alone still extracts when other keys are broken: whatever the error quotes (a
+        // value pasted under the wrong key), the token is cut out of it.
+        let token = figment.extract_inner::<String>("discord.token").ok();
+        let redact = |error: ConfigError| match &token {
+            Some(token) if token.len() >= 8 => ConfigError::Redacted(
+                error.to_string().replace(token.as_str(), "[redacted]"),
+            ),
+            _ => error,
+        };
         let config: Config = figment
             .extract()
-            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
-        config.validate()?;
+            .map_err(|e| redact(ConfigError::Invalid(Box::new(e))))?;
+        config.validate().map_err(redact)?;
         Ok(config)
     }
 
@@ -347,6 +359,14 @@ impl Config {
         };
         if self.check.concurrency == 0 {
             return Err(invalid("check.concurrency", "0".into(), "at least 1"));
+        }
+        // A typo here used to fall back to `info` silently.
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            return Err(invalid(
+                "log.filter",
+                self.log.filter.chars().take(200).collect(),
+                &format!("a RUST_LOG-style filter such as `info,alastor=debug` ({e})"),
+            ));
         }
         if let Some(shards) = &self.discord.shards
             && (shards.first > shards.last || shards.last >= shards.total)
@@ -572,6 +592,16 @@ mod tests {
             let error = load_in_jail().expect_err("not a string").to_string();
             assert!(error.contains("discord.token"), "{error}");
             assert!(!error.contains("123456789012"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_log_filter_is_an_error_naming_the_key() {
+        Jail::expect_with(|jail| {
+            jail.create_file("alastor.toml", "[log]\nfilter = \"info,[broken\"\n")?;
+            let error = load_in_jail().expect_err("bad filter").to_string();
+            assert!(error.contains("log.filter"), "{error}");
             Ok(())
         });
     }

@@ -21,10 +21,14 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber; logs go to stderr so stdout stays clean for `--json` output.
 /// Calling it twice is harmless (the second call is ignored), which keeps tests simple.
-pub fn init(config: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(with_quiet_libraries(&config.filter)))
-        .unwrap_or_else(|_| EnvFilter::new(with_quiet_libraries("info")));
+///
+/// `secrets` (the bot token) are replaced by `[redacted]` in every line written, at every level; the
+/// websocket crates, which dump whole frames (the IDENTIFY with the token, as hex and as byte lists) at
+/// debug and trace, are held at info whatever the filter says.
+pub fn init(config: &LogConfig, secrets: &[&str]) {
+    let (filter, refused_env) =
+        build_filter(std::env::var("RUST_LOG").ok().as_deref(), &config.filter);
+    let writer = RedactingStderr::new(secrets);
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let format = match config.format {
         LogFormat::Auto if under_journald || !std::io::stderr().is_terminal() => LogFormat::Plain,
@@ -32,18 +36,119 @@ pub fn init(config: &LogConfig) {
         other => other,
     };
     if format == LogFormat::Plain && under_journald {
-        let _ =
-            tracing::subscriber::set_global_default(journald_subscriber(filter, std::io::stderr));
-        return;
+        let _ = tracing::subscriber::set_global_default(journald_subscriber(filter, writer));
+    } else {
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer);
+        let _ = match format {
+            LogFormat::Json => builder.json().with_current_span(true).try_init(),
+            LogFormat::Plain => builder.with_ansi(false).without_time().compact().try_init(),
+            LogFormat::Human | LogFormat::Auto => builder.compact().try_init(),
+        };
     }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().with_current_span(true).try_init(),
-        LogFormat::Plain => builder.with_ansi(false).without_time().compact().try_init(),
-        LogFormat::Human | LogFormat::Auto => builder.compact().try_init(),
-    };
+    if let Some(error) = refused_env {
+        tracing::warn!(%error, "RUST_LOG is not a valid filter; using log.filter instead");
+    }
+}
+
+/// Crates that log whole websocket frames at debug and trace: the gateway's IDENTIFY carries the token.
+pub const FRAME_DUMPERS: &[&str] = &["tungstenite", "tokio_tungstenite"];
+
+/// The filter from `RUST_LOG` (when set and valid) or the configured one (validated at load), with the
+/// quiet libraries and the frame dumpers capped. The second value is why `RUST_LOG` was refused.
+fn build_filter(rust_log: Option<&str>, configured: &str) -> (EnvFilter, Option<String>) {
+    let build = |filter: &str| EnvFilter::try_new(cap_frame_dumpers(&with_quiet_libraries(filter)));
+    let mut refused = None;
+    if let Some(env) = rust_log.filter(|v| !v.trim().is_empty()) {
+        match build(env) {
+            Ok(filter) => return (filter, None),
+            Err(e) => refused = Some(e.to_string()),
+        }
+    }
+    let filter = build(configured).unwrap_or_else(|_| EnvFilter::new(cap_frame_dumpers("info")));
+    (filter, refused)
+}
+
+/// `filter` without its directives for [`FRAME_DUMPERS`], and with those held at info.
+pub fn cap_frame_dumpers(filter: &str) -> String {
+    let mut directives: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| !FRAME_DUMPERS.iter().any(|target| d.starts_with(target)))
+        .collect();
+    let caps: Vec<String> = FRAME_DUMPERS.iter().map(|t| format!("{t}=info")).collect();
+    directives.extend(caps.iter().map(String::as_str));
+    directives.join(",")
+}
+
+/// stderr, with every secret replaced by `[redacted]` in what is written. The fmt layer writes each
+/// event in one call, so a secret never straddles two writes.
+#[derive(Clone)]
+struct RedactingStderr {
+    secrets: std::sync::Arc<[Vec<u8>]>,
+}
+
+impl RedactingStderr {
+    fn new(secrets: &[&str]) -> Self {
+        Self {
+            // Short "secrets" would redact ordinary words; a token is 59+ characters.
+            secrets: secrets
+                .iter()
+                .filter(|s| s.len() >= 8)
+                .map(|s| s.as_bytes().to_vec())
+                .collect(),
+        }
+    }
+}
+
+impl<'w> MakeWriter<'w> for RedactingStderr {
+    type Writer = Redacting<std::io::Stderr>;
+    fn make_writer(&'w self) -> Self::Writer {
+        Redacting {
+            inner: std::io::stderr(),
+            secrets: std::sync::Arc::clone(&self.secrets),
+        }
+    }
+}
+
+/// A writer that redacts secrets on the way through.
+pub struct Redacting<W> {
+    inner: W,
+    secrets: std::sync::Arc<[Vec<u8>]>,
+}
+
+impl<W: std::io::Write> std::io::Write for Redacting<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut out = std::borrow::Cow::Borrowed(bytes);
+        for secret in self.secrets.iter() {
+            if out.windows(secret.len()).any(|w| w == secret.as_slice()) {
+                out = std::borrow::Cow::Owned(replace_all(&out, secret, b"[redacted]"));
+            }
+        }
+        self.inner.write_all(&out)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while !rest.is_empty() {
+        if rest.starts_with(needle) {
+            out.extend_from_slice(with);
+            rest = rest.get(needle.len()..).unwrap_or_default();
+        } else if let Some((&first, tail)) = rest.split_first() {
+            out.push(first);
+            rest = tail;
+        }
+    }
+    out
 }
 
 /// Library targets and the level they are held at (a directive's target matches every target that
@@ -173,6 +278,38 @@ mod tests {
         assert!(
             lines[0].starts_with("<3>ERROR") || lines[0].starts_with("<3> ERROR"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn frame_dumpers_stay_at_info_whatever_the_filter_says() {
+        assert_eq!(
+            cap_frame_dumpers("trace"),
+            "trace,tungstenite=info,tokio_tungstenite=info"
+        );
+        assert_eq!(
+            cap_frame_dumpers("debug,tungstenite=trace,alastor=trace"),
+            "debug,alastor=trace,tungstenite=info,tokio_tungstenite=info"
+        );
+        let (filter, refused) = build_filter(Some("not a [valid filter"), "warn");
+        assert!(refused.is_some());
+        assert!(filter.to_string().contains("warn"), "{filter}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_line() {
+        let token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnop";
+        let buffer = Buffer::default();
+        let mut writer = Redacting {
+            inner: buffer.clone(),
+            secrets: std::sync::Arc::from(vec![token.as_bytes().to_vec()]),
+        };
+        let line = format!("identify {{\"token\":\"{token}\"}} and again {token}\n");
+        std::io::Write::write_all(&mut writer, line.as_bytes()).expect("write");
+        let text = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf-8");
+        assert_eq!(
+            text,
+            "identify {\"token\":\"[redacted]\"} and again [redacted]\n"
         );
     }
 

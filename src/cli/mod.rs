@@ -79,11 +79,22 @@ fn config_loader(cli: &Cli) -> impl Fn() -> Result<Config, String> + Send + Sync
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Doctor(args) = &cli.command {
         // The doctor reports a broken configuration as a finding instead of failing on it.
-        crate::telemetry::init(&crate::config::LogConfig::default());
+        // The token is not loaded yet; the environment's copies are what a log line could carry.
+        let env_tokens: Vec<String> = ["DISCORD_TOKEN", "ALASTOR_DISCORD__TOKEN"]
+            .iter()
+            .filter_map(|var| std::env::var(var).ok())
+            .collect();
+        let secrets: Vec<&str> = env_tokens.iter().map(String::as_str).collect();
+        crate::telemetry::init(&crate::config::LogConfig::default(), &secrets);
         return doctor::run(&cli, args, &mut std::io::stdout().lock());
     }
     let config = cli.load_config()?;
-    crate::telemetry::init(&config.log);
+    let token = config
+        .discord
+        .token
+        .as_ref()
+        .map(crate::config::Secret::expose);
+    crate::telemetry::init(&config.log, token.as_slice());
     match cli.command {
         Command::Run => {
             let reread = config_loader(&cli);
