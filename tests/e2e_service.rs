@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use alastor::core::ids::GuildKey;
 use alastor::core::store::Store;
+use common::process::{bot_pid, signal};
 use common::radio::{fixture, radio};
 use fake_discord::{FakeDiscord, GUILD_ID, LISTENER_ID, STARTUP_TIMEOUT};
 
@@ -55,14 +56,6 @@ impl Notifications {
     }
 }
 
-fn signal(pid: &str, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, pid])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {sig} {pid}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_ready_watchdog_reload_and_a_clean_sigterm_with_resume_state() {
     let (alpha, _conns) = radio(fixture("tone-440hz.mp3"), "audio/mpeg").await;
@@ -96,17 +89,7 @@ async fn notify_ready_watchdog_reload_and_a_clean_sigterm_with_resume_state() {
             ],
         )
         .expect("spawn");
-    let start_line = bot
-        .wait_for_log("alastor starting", STARTUP_TIMEOUT)
-        .await
-        .expect("start line");
-    let pid: String = start_line
-        .split("pid=")
-        .nth(1)
-        .expect("pid field")
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let pid = bot_pid(&mut bot).await;
 
     notifications.wait("READY=1", 1, STARTUP_TIMEOUT).await;
     eprintln!("measure: spawn → READY=1 in {:?}", started.elapsed());

@@ -91,7 +91,10 @@ async fn a_whole_session_at_trace_level_never_prints_the_token() {
         text.lines().count()
     );
     assert!(text.contains("TRACE"), "trace lines present");
-    assert!(text.contains("Identifying"), "the IDENTIFY was logged around");
+    assert!(
+        text.contains("Identifying"),
+        "the IDENTIFY was logged around"
+    );
     assert_no_token(&token, "alastor run at RUST_LOG=trace", &text);
 }
 

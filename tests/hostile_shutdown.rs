@@ -3,17 +3,12 @@
 //! bot now waits a bounded time for the gateway after its shutdown and exits non-zero past it; this
 //! scenario (every session invalidated, SIGINT in the identify loop) pins the prompt exit.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use fake_discord::{FakeDiscord, STARTUP_TIMEOUT};
-
-fn signal(pid: &str, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, pid])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill {sig} {pid}");
-}
+use common::process::{bot_pid, signal};
+use fake_discord::FakeDiscord;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_exits_even_while_the_gateway_keeps_invalidating_the_session() {
@@ -32,17 +27,7 @@ async fn sigint_exits_even_while_the_gateway_keeps_invalidating_the_session() {
             ],
         )
         .expect("spawn");
-    let start_line = bot
-        .wait_for_log("alastor starting", STARTUP_TIMEOUT)
-        .await
-        .expect("start line");
-    let pid: String = start_line
-        .split("pid=")
-        .nth(1)
-        .expect("pid field")
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let pid = bot_pid(&mut bot).await;
     // Every session is invalidated as soon as it exists: serenity keeps re-identifying, never READY.
     let started = Instant::now();
     while d.gateway().stats().identifies < 3 {

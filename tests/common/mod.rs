@@ -4,5 +4,6 @@
 pub mod check_report;
 pub mod hls_server;
 pub mod icecast;
+pub mod process;
 pub mod radio;
 pub mod tools;
