@@ -339,9 +339,9 @@ impl Config {
         // value pasted under the wrong key), the token is cut out of it.
         let token = figment.extract_inner::<String>("discord.token").ok();
         let redact = |error: ConfigError| match &token {
-            Some(token) if token.len() >= 8 => ConfigError::Redacted(
-                error.to_string().replace(token.as_str(), "[redacted]"),
-            ),
+            Some(token) if token.len() >= 8 => {
+                ConfigError::Redacted(error.to_string().replace(token.as_str(), "[redacted]"))
+            }
             _ => error,
         };
         let config: Config = figment

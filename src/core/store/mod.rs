@@ -251,9 +251,19 @@ impl Store {
                 read_only: true,
             }),
         };
-        let Some(found) = store.schema_version()? else {
+        let found = store.known_schema()?;
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.schema = found;
+        }
+        Ok(store)
+    }
+
+    /// The schema this file was written with, refused when there is none (not an Alastor store) or when
+    /// a newer release wrote it (read before anything is written, so nothing of it is overwritten).
+    fn known_schema(&self) -> Result<u64, StoreError> {
+        let Some(found) = self.schema_version()? else {
             return Err(StoreError::Damaged {
-                path: store.inner.path.clone(),
+                path: self.inner.path.clone(),
                 damage: Damage::Unopenable(
                     "it has no `meta` table: not an Alastor store".to_owned(),
                 ),
@@ -261,15 +271,12 @@ impl Store {
         };
         if found > SCHEMA_VERSION {
             return Err(StoreError::FromTheFuture {
-                path: store.inner.path.clone(),
+                path: self.inner.path.clone(),
                 found,
                 known: SCHEMA_VERSION,
             });
         }
-        if let Some(inner) = Arc::get_mut(&mut store.inner) {
-            inner.schema = found;
-        }
-        Ok(store)
+        Ok(found)
     }
 
     /// A store that lives in memory only: for tests.
@@ -299,21 +306,7 @@ impl Store {
             }),
         };
         // Read the schema first: a store from a newer release is refused before anything is written.
-        let Some(found) = store.schema_version()? else {
-            return Err(StoreError::Damaged {
-                path: store.inner.path.clone(),
-                damage: Damage::Unopenable(
-                    "it has no `meta` table: not an Alastor store".to_owned(),
-                ),
-            });
-        };
-        if found > SCHEMA_VERSION {
-            return Err(StoreError::FromTheFuture {
-                path: store.inner.path.clone(),
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
+        let found = store.known_schema()?;
         if found < SCHEMA_VERSION {
             if let Some(inner) = Arc::get_mut(&mut store.inner) {
                 inner.schema = found;
