@@ -221,3 +221,23 @@ pub fn compare(expected: &[Expected], reports: &[serde_json::Value]) -> (String,
     }
     (table, failures)
 }
+
+/// Fails the test when there are mismatches (a crash of the whole run counts as the first), with every
+/// report attached, and `context` (a source client's log, say) after them.
+pub fn assert_no_mismatches(run: &CheckRun, mut failures: Vec<String>, context: &str) {
+    if let Some(crash) = &run.crash {
+        failures.insert(
+            0,
+            format!(
+                "the check over all stations crashed ({crash}); rows are from one run per station"
+            ),
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n  {}\n\nreports:\n{}{context}",
+        failures.len(),
+        failures.join("\n  "),
+        serde_json::to_string_pretty(&run.reports).unwrap_or_default()
+    );
+}
