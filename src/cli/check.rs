@@ -13,7 +13,7 @@ use clap::Args;
 use crate::audio::preflight::{PreflightBudget, PreflightReport, Target, preflight_all};
 use crate::audio::upstream::http_client;
 use crate::config::Config;
-use crate::core::station::model::fold;
+use crate::core::station::model::{clean_text, fold};
 use crate::core::station::{Catalog, Station, StationIndex};
 
 #[derive(Debug, Args)]
@@ -132,9 +132,10 @@ fn select(catalog: &Catalog, queries: &[String]) -> anyhow::Result<Vec<Arc<Stati
             let suggestions: Vec<String> = hits
                 .iter()
                 .take(3)
-                .map(|hit| format!("`{}` ({})", hit.id, sanitize_for_terminal(&hit.name)))
+                .map(|hit| format!("`{}` ({})", hit.id, clean_text(&hit.name)))
                 .collect();
-            let query = sanitize_for_terminal(query);
+            // Controls and bidi overrides could rewrite what the operator reads.
+            let query = clean_text(query);
             if suggestions.is_empty() {
                 anyhow::bail!(
                     "no station has the id or name `{query}` (list them with `alastor stations list`)"
@@ -150,16 +151,6 @@ fn select(catalog: &Catalog, queries: &[String]) -> anyhow::Result<Vec<Arc<Stati
         }
     }
     Ok(chosen)
-}
-
-/// Text for a terminal line: control characters and bidi overrides dropped (they could rewrite or
-/// reorder what the operator reads).
-fn sanitize_for_terminal(text: &str) -> String {
-    text.chars()
-        .filter(|&c| {
-            !c.is_control() && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        })
-        .collect()
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -181,11 +181,12 @@ pub fn untrusted_frame(text: &str, max: usize) -> String {
 /// Control characters (but newline and tab), bidi overrides and isolates, and the zero-width
 /// characters that make text read differently from what it is.
 fn is_hidden_control(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(
-            c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
-        )
+    use crate::core::station::model::{is_hidden_control, is_zero_width};
+    // The packs' definition, but messages keep their line breaks; the invisible math operators
+    // (U+2061–U+2065) go too.
+    (is_hidden_control(c) && c != '\n' && c != '\t')
+        || is_zero_width(c)
+        || matches!(c, '\u{2061}'..='\u{2065}')
 }
 
 /// Mentions parsed from message text: none. Every message, reply and edit the bot sends carries this,

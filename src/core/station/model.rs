@@ -708,14 +708,14 @@ pub fn parse_http_url(raw: &str) -> Result<Url, UrlError> {
 /// Whether a character must never reach a name or message: controls (including newlines and tabs,
 /// which become spaces first) and the bidi embedding/override/isolate characters that can make a name
 /// display as something else (U+202A–U+202E, U+2066–U+2069, U+200E/U+200F marks).
-fn is_hidden_control(c: char) -> bool {
+pub fn is_hidden_control(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 /// Zero-width characters: kept inside a name (joiners matter in some scripts) but a name made only of
 /// them (and spaces) is empty.
-fn is_zero_width(c: char) -> bool {
+pub fn is_zero_width(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
