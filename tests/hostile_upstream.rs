@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use alastor::audio::preflight::{Failure, PreflightBudget, Target, preflight};
 use alastor::audio::upstream::connect::{
-    ConnectError, ConnectOptions, MAX_PLAYLIST_BYTES, is_private_target, open,
+    ConnectError, ConnectOptions, MAX_PLAYLIST_BYTES, PublicResolver, http_client_resolving,
+    is_private_target, open,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -198,6 +199,68 @@ async fn a_public_station_cannot_send_the_bot_into_the_private_network() {
     assert!(
         open(&client, &lan, &options).await.is_ok(),
         "a LAN station stays playable"
+    );
+}
+
+/// DNS rebinding: a public-looking name that resolves to loopback (as `rebind.example` does here, by a fixed
+/// answer standing in for an attacker's DNS) is refused at connect time, whether it is the station's own URL,
+/// a redirect target or a playlist entry; the literal-address check could not see it.
+#[tokio::test]
+async fn a_public_name_resolving_to_a_private_address_is_refused_at_connect() {
+    let inner = serve(vec![(
+        "/secret",
+        Answer::Body("audio/mpeg", Arc::new(MP3.to_vec())),
+    )])
+    .await;
+    let rebound = format!("http://rebind.example:{}/secret", inner.port());
+    let outer = serve(vec![
+        ("/to-rebind", Answer::Redirect(rebound.clone())),
+        (
+            "/list.m3u",
+            Answer::Body(
+                "audio/x-mpegurl",
+                Arc::new(format!("#EXTM3U\n{rebound}\n").into_bytes()),
+            ),
+        ),
+    ])
+    .await;
+    let options = ConnectOptions::default();
+    let resolver =
+        PublicResolver::default().with_fixed_answer("rebind.example", [127, 0, 0, 1].into());
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(resolver.clone()))
+        // radio.example stands for a public station that happens to be served by this test.
+        .resolve("radio.example", outer)
+        .build()
+        .expect("client");
+    let own = Url::parse(&rebound).expect("url");
+    for url in [public(outer, "/to-rebind"), public(outer, "/list.m3u"), own] {
+        let error = open(&client, &url, &options)
+            .await
+            .map(|_| ())
+            .expect_err("refused");
+        assert!(
+            matches!(&error, ConnectError::ResolvesPrivate { source, .. } if source.host == "rebind.example"),
+            "{url}: {error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("resolves to 127.0.0.1") && message.contains("allow_private_targets"),
+            "{message}"
+        );
+    }
+
+    // The bot's own client (`http_client`) screens the same way.
+    let bots = http_client_resolving(&options, resolver).expect("client");
+    let error = open(&bots, &Url::parse(&rebound).expect("url"), &options)
+        .await
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(
+        matches!(error, ConnectError::ResolvesPrivate { .. }),
+        "{error:?}"
     );
 }
 

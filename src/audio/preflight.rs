@@ -175,9 +175,11 @@ impl Failure {
             ConnectError::Unsupported { why, .. } => Self::Undecodable {
                 detail: why.clone(),
             },
-            ConnectError::PrivateTarget { .. } => Self::Refused {
-                detail: e.to_string(),
-            },
+            ConnectError::PrivateTarget { .. } | ConnectError::ResolvesPrivate { .. } => {
+                Self::Refused {
+                    detail: e.to_string(),
+                }
+            }
             ConnectError::TooManyRedirects { .. }
             | ConnectError::BadRedirect { .. }
             | ConnectError::Io { .. } => Self::Other {

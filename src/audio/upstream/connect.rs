@@ -10,6 +10,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -72,12 +73,101 @@ impl Default for ConnectOptions {
 }
 
 /// The HTTP client every upstream uses: rustls, our User-Agent, redirects followed by [`open`] itself.
+///
+/// Unless `allow_private_targets` is set, host names are resolved by [`PublicResolver`]: a name that is
+/// not local by its spelling and resolves to a loopback, link-local or private address is refused at
+/// connect time, so DNS (or a rebinding answer after our own checks) cannot lead a public station into
+/// the operator's network.
 pub fn http_client(options: &ConnectOptions) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    http_client_resolving(options, PublicResolver::default())
+}
+
+/// [`http_client`] with a given resolver (tests give it fixed answers).
+#[doc(hidden)]
+pub fn http_client_resolving(
+    options: &ConnectOptions,
+    resolver: PublicResolver,
+) -> reqwest::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(options.connect_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+        .redirect(reqwest::redirect::Policy::none());
+    if options.allow_private_targets {
+        builder.build()
+    } else {
+        builder.dns_resolver(std::sync::Arc::new(resolver)).build()
+    }
+}
+
+/// A host name answered only by private addresses (or by some): where a public station must not go.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{host} resolves to {addr}, a loopback, link-local or private address")]
+pub struct ResolvesPrivate {
+    pub host: String,
+    pub addr: IpAddr,
+}
+
+/// The system resolver, with every answer screened by [`screen_resolved`].
+#[derive(Debug, Clone, Default)]
+pub struct PublicResolver {
+    /// Fixed answers consulted before the system resolver (tests: a name that "resolves" to loopback).
+    fixed: Vec<(String, IpAddr)>,
+}
+
+impl PublicResolver {
+    /// Answers `host` with `addr` without asking the system (tests only; real names go to the system).
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_fixed_answer(mut self, host: &str, addr: IpAddr) -> Self {
+        self.fixed.push((host.to_ascii_lowercase(), addr));
+        self
+    }
+
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<SocketAddr>> {
+        let fixed: Vec<SocketAddr> = self
+            .fixed
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(host))
+            .map(|(_, ip)| SocketAddr::new(*ip, 0))
+            .collect();
+        if !fixed.is_empty() {
+            return Ok(fixed);
+        }
+        Ok(tokio::net::lookup_host((host, 0)).await?.collect())
+    }
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = this.lookup(&host).await?;
+            let addrs = screen_resolved(&host, found)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether `host`'s resolved addresses may be used by a station that must stay on the public internet.
+/// IP literals and names that are local by their spelling (`localhost`, `*.lan`, …) pass: those were
+/// judged by [`is_private_target`] before any connect, where a LAN station's own URL is allowed. Any
+/// other name with even one private answer is refused: a mixed answer is how rebinding attacks start.
+pub fn screen_resolved(
+    host: &str,
+    addrs: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, ResolvesPrivate> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<IpAddr>().is_ok() || is_local_name(bare) {
+        return Ok(addrs);
+    }
+    if let Some(private) = addrs.iter().find(|a| is_private_ip(a.ip())) {
+        return Err(ResolvesPrivate {
+            host: host.to_owned(),
+            addr: private.ip(),
+        });
+    }
+    Ok(addrs)
 }
 
 /// An open station stream and what was learned on the way to it.
@@ -175,6 +265,14 @@ pub enum ConnectError {
          the station's own URL is not (set stations.allow_private_targets = true to allow it)"
     )]
     PrivateTarget { url: Url, target: Box<Url> },
+    #[error(
+        "{url}: refused to connect: {source}, and the station is not on the operator's network by its \
+         own URL (set stations.allow_private_targets = true to allow it)"
+    )]
+    ResolvesPrivate {
+        url: Url,
+        source: Box<ResolvesPrivate>,
+    },
     #[error("{url}: the {what} is larger than {limit} bytes")]
     TooLarge {
         url: Url,
@@ -227,10 +325,20 @@ impl Trail {
 
 /// Whether a URL points into the operator's network: loopback, link-local (cloud metadata services at
 /// 169.254.169.254), private, carrier-grade NAT, unspecified or unique-local addresses, or a host name
-/// that only means something locally. Names resolving to such addresses are not caught here.
+/// that only means something locally. Names that merely resolve to such addresses are caught at connect
+/// time by [`PublicResolver`].
 pub fn is_private_target(url: &Url) -> bool {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-    fn v4(ip: Ipv4Addr) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => is_private_ip(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => is_private_ip(IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) => is_local_name(name),
+        None => true,
+    }
+}
+
+/// Loopback, private, link-local, carrier-grade NAT, unspecified, broadcast or unique-local.
+pub fn is_private_ip(ip: IpAddr) -> bool {
+    fn v4(ip: std::net::Ipv4Addr) -> bool {
         let [a, b, ..] = ip.octets();
         ip.is_loopback()
             || ip.is_private()
@@ -240,26 +348,28 @@ pub fn is_private_target(url: &Url) -> bool {
             || a == 0
             || (a == 100 && (64..128).contains(&b))
     }
-    fn v6(ip: Ipv6Addr) -> bool {
-        let first = ip.segments()[0];
-        ip.is_loopback()
-            || ip.is_unspecified()
-            || (first & 0xfe00) == 0xfc00
-            || (first & 0xffc0) == 0xfe80
-            || ip.to_ipv4_mapped().is_some_and(v4)
-    }
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => v4(ip),
-        Some(url::Host::Ipv6(ip)) => v6(ip),
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost"
-                || [".localhost", ".local", ".internal", ".home.arpa"]
-                    .iter()
-                    .any(|suffix| name.ends_with(suffix))
+    match ip {
+        IpAddr::V4(ip) => v4(ip),
+        IpAddr::V6(ip) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(v4)
         }
-        None => true,
     }
+}
+
+/// A host name that only means something on the local network: `localhost`, mDNS `.local`, the
+/// reserved `.internal`/`.home.arpa`, the common `.lan`, and single-label names (`nas`, `radio`).
+fn is_local_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || !name.contains('.')
+        || [".localhost", ".local", ".internal", ".home.arpa", ".lan"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
 }
 
 /// A response head in one shape for both the reqwest and the raw path.
@@ -589,6 +699,16 @@ fn classify(url: &Url, e: &reqwest::Error, options: &ConnectOptions) -> ConnectE
     let detail = chain.last().cloned().unwrap_or_default();
     let all = chain.join(": ").to_ascii_lowercase();
     let url = url.clone();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(refused) = err.downcast_ref::<ResolvesPrivate>() {
+            return ConnectError::ResolvesPrivate {
+                url,
+                source: Box::new(refused.clone()),
+            };
+        }
+        source = err.source();
+    }
     if e.is_timeout() {
         ConnectError::Timeout {
             url,
@@ -616,16 +736,34 @@ async fn fetch_raw(
         url: url.clone(),
         after,
     };
-    let mut stream = tokio::time::timeout(
-        options.connect_timeout,
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    .map_err(|_| timeout(options.connect_timeout))?
-    .map_err(|e| ConnectError::Connect {
-        url: url.clone(),
-        detail: e.to_string(),
-    })?;
+    let connect = async {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let found = tokio::net::lookup_host((bare, port))
+            .await
+            .map_err(|e| ConnectError::Dns {
+                url: url.clone(),
+                detail: e.to_string(),
+            })?
+            .collect();
+        // The same screen as the reqwest path's resolver: this path must not be the way around it.
+        let addrs = if options.allow_private_targets {
+            found
+        } else {
+            screen_resolved(&host, found).map_err(|source| ConnectError::ResolvesPrivate {
+                url: url.clone(),
+                source: Box::new(source),
+            })?
+        };
+        tokio::net::TcpStream::connect(addrs.as_slice())
+            .await
+            .map_err(|e| ConnectError::Connect {
+                url: url.clone(),
+                detail: e.to_string(),
+            })
+    };
+    let mut stream = tokio::time::timeout(options.connect_timeout, connect)
+        .await
+        .map_err(|_| timeout(options.connect_timeout))??;
     let mut target = url.path().to_owned();
     if let Some(query) = url.query() {
         target.push('?');
@@ -989,6 +1127,68 @@ fn publish_title(tx: &watch::Sender<Option<String>>, titles: impl IntoIterator<I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().expect("ip"), 0)
+    }
+
+    #[test]
+    fn a_public_name_with_any_private_answer_is_refused() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "::ffff:192.168.1.1",
+        ] {
+            let refused = screen_resolved("rebind.example", vec![at("93.184.216.34"), at(private)])
+                .expect_err(private);
+            assert_eq!(
+                refused.addr.to_string(),
+                private.parse::<IpAddr>().expect("ip").to_string()
+            );
+            assert!(
+                refused.to_string().contains("rebind.example resolves to"),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            screen_resolved(
+                "radio.example",
+                vec![at("93.184.216.34"), at("2606:4700::1")]
+            )
+            .map(|a| a.len()),
+            Ok(2)
+        );
+    }
+
+    #[test]
+    fn literals_and_local_names_are_judged_before_the_connect_not_by_the_resolver() {
+        // A LAN station's own URL may be one of these; the redirect guard refuses them for public stations.
+        for host in [
+            "127.0.0.1",
+            "[::1]",
+            "localhost",
+            "nas",
+            "radio.lan",
+            "box.local",
+            "svc.internal",
+        ] {
+            assert!(
+                screen_resolved(host, vec![at("192.168.1.5")]).is_ok(),
+                "{host}"
+            );
+            assert!(
+                is_private_target(&Url::parse(&format!("http://{host}:8000/")).expect("url")),
+                "{host}"
+            );
+        }
+        assert!(!is_private_target(
+            &Url::parse("http://radio.example/").expect("url")
+        ));
+    }
 
     #[test]
     fn raw_head_accepts_icy_and_http() {
