@@ -79,7 +79,7 @@ fn spawn_with(d: &FakeDiscord, s: &Setup, extra: &[(&str, &str)]) -> fake_discor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn play_switch_stop_hears_each_station_then_silence() {
+async fn play_switch_stop_hears_each_station_then_silence_and_counts_each_play_once() {
     let s = stations().await;
     let d = FakeDiscord::start().await;
     let bot = spawn(&d, &s);
@@ -147,7 +147,28 @@ async fn play_switch_stop_hears_each_station_then_silence() {
         .wait_silent(Duration::from_millis(400), VOICE_TIMEOUT)
         .await
         .expect("silence after stop");
-    drop(bot);
+    let mut bot = bot;
+    bot.kill().await;
+    assert_eq!(
+        play_counts(&s),
+        serde_json::json!({ GUILD_ID.to_string(): { "alpha-fm": 1, "bravo-fm": 1 } }),
+        "each /radio play is one play in \"most played\""
+    );
+}
+
+/// The store's play counts, read the way an operator would (`alastor data export`, read-only).
+fn play_counts(s: &Setup) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_alastor"))
+        .args(["--data", s.data.as_str(), "data", "export"])
+        .output()
+        .expect("export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    dump["plays"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

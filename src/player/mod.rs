@@ -335,9 +335,15 @@ impl Playback {
             .await
             .map_err(|_| PlayError::ShuttingDown)?;
         let channel = answer.await.map_err(|_| PlayError::ShuttingDown)??;
-        if let Err(e) = self.shared.store.record_play(req.guild, &station.id) {
-            tracing::warn!(guild = %req.guild, error = %e, "could not record the play count");
-        }
+        // Counted once, here: every successful play (command, buttons, choose) passes this point. The write
+        // is fsync'd, so it runs on the blocking pool and the reply does not wait for the disk.
+        let store = self.shared.store.clone();
+        let (guild, id) = (req.guild, station.id.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.record_play(guild, &id) {
+                tracing::warn!(guild = %guild, error = %e, "could not record the play count");
+            }
+        });
         Ok(NowPlaying {
             station: station.id.clone(),
             name: station.name.clone(),

@@ -446,7 +446,7 @@ impl From<BotError> for PlayRefusal {
 }
 
 /// Everything `/radio play`, `/radio choose` and the Retry / similar buttons share: policy, voice channel,
-/// the player, play counts. `station` is an exact station id.
+/// the player. `station` is an exact station id.
 pub async fn start_play(
     cache: &serenity::Cache,
     data: &Data,
@@ -467,12 +467,8 @@ pub async fn start_play(
         volume: None,
     };
     match data.playback.play(request).await {
-        Ok(now) => {
-            if let Err(e) = data.store.record_play(guild, &station.id) {
-                tracing::warn!(guild = guild.0, error = %e, "play count not recorded");
-            }
-            Ok(now)
-        }
+        // The play is counted by `Playback::play`, the one place every successful play passes.
+        Ok(now) => Ok(now),
         Err(error @ PlayError::Unreachable { .. }) => {
             let PlayError::Unreachable { ref similar, .. } = error else {
                 unreachable!("matched above")
