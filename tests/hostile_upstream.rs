@@ -437,3 +437,35 @@ async fn random_bytes_labelled_as_mp3_say_no_mp3_frame_was_found() {
         "{reason}"
     );
 }
+
+/// Regression (found by the `decode_stream` fuzz target): these ADTS frames make symphonia's AAC decoder
+/// index out of bounds (`aac/ics/mod.rs`). The decoder thread died and the stream looked as if it had
+/// simply ended; now the station is reported as undecodable, with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adts_frames_that_panic_symphonias_aac_decoder_are_reported_as_malformed() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/audio/malformed/adts-symphonia-ics-index-panic.aac"
+    ))
+    .expect("fixture");
+    let addr = serve(vec![("/live", Answer::Body("audio/aac", Arc::new(bytes)))]).await;
+    let client = client_resolving_public_name(addr);
+    let budget = PreflightBudget {
+        timeout: Duration::from_secs(5),
+        decode: Duration::from_secs(1),
+        allow_private_targets: false,
+    };
+    let target = Target {
+        station: Some("malformed".into()),
+        name: None,
+        urls: vec![Url::parse(&format!("http://{addr}/live")).expect("url")],
+    };
+    let report = preflight(&client, &target, budget).await;
+    assert!(!report.ok);
+    let reason = report.reason.unwrap_or_default();
+    assert!(
+        reason.contains("the audio decoder failed on malformed data")
+            && reason.contains("index out of bounds"),
+        "{reason}"
+    );
+}

@@ -84,6 +84,18 @@ pub enum DecodeError {
         kind: io::ErrorKind,
         message: String,
     },
+    /// The decoding library gave up on malformed data by panicking; the stream is treated as broken.
+    #[error("the audio decoder failed on malformed data ({0})")]
+    DecoderPanicked(String),
+}
+
+/// A panic's message, for the error that replaces it.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned())
 }
 
 /// Counters a caller can read while decoding runs.
@@ -256,7 +268,14 @@ impl StreamDecoder {
                 rx: bytes_rx,
                 current: Bytes::new(),
             };
-            if let Err(e) = decode_loop(reader, container, &events_tx, &thread_stats) {
+            // symphonia's demuxers and decoders index out of bounds on some malformed input (found by the
+            // `decode_stream` fuzz target in its AAC decoder). Whatever the station sends, that is this
+            // stream's error, reported like any other, never a silently dead decoder thread.
+            let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                decode_loop(reader, container, &events_tx, &thread_stats)
+            }))
+            .unwrap_or_else(|panic| Err(DecodeError::DecoderPanicked(panic_text(panic.as_ref()))));
+            if let Err(e) = decoded {
                 let _ = events_tx.blocking_send(Err(e));
             }
         });
