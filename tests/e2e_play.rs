@@ -110,6 +110,26 @@ async fn play_switch_stop_hears_each_station_then_silence() {
         "measure: /radio play → 440 Hz heard in {:?}",
         asked.elapsed()
     );
+    // Discord requires DAVE (E2EE) since 2026-03-01: the fake's simulated listener heard the tone by decrypting it.
+    let stats = d.guild(GUILD_ID).voice().stats();
+    assert_eq!(
+        (
+            stats.dave_protocol_version,
+            stats.epoch,
+            stats.dave_transitions
+        ),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    assert!(stats.dave_frames >= 20, "frames arrived E2EE: {stats:?}");
+    assert_eq!(
+        (
+            stats.dave_decrypt_failures,
+            stats.clear_frames_after_transition
+        ),
+        (0, 0),
+        "{stats:?}"
+    );
 
     let reply = listener
         .run("/radio play", [("station", "bravo-fm")])
@@ -237,6 +257,40 @@ async fn two_guilds_on_one_station_share_one_upstream_connection() {
         s.alpha.open.load(Ordering::SeqCst) == 1
     })
     .await;
+    drop(bot);
+}
+
+/// The one test of the transport-only voice path (DAVE off in the fake, as Discord ran voice before 2026-03-01).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_dave_the_transport_encrypted_path_still_plays() {
+    let s = stations().await;
+    let d = FakeDiscord::builder()
+        .dave(false)
+        .start()
+        .await
+        .expect("fake starts");
+    let bot = spawn(&d, &s);
+    d.wait_ready(STARTUP_TIMEOUT).await.expect("ready");
+    d.guild(GUILD_ID)
+        .member(LISTENER_ID)
+        .run("/radio play", [("station", "alpha-fm")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("reply");
+    let voice = d.guild(GUILD_ID).voice();
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("the tone, transport-encrypted only");
+    let stats = voice.stats();
+    assert_eq!(
+        (stats.dave_protocol_version, stats.dave_frames, stats.epoch),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.clear_frames >= 20, "{stats:?}");
     drop(bot);
 }
 
