@@ -659,57 +659,57 @@ mod tests {
 
         /// Feeds frames to the bot; returns its answers (binary op 26/28 as bytes, op 23 as JSON).
         fn receive(&mut self, frames: Vec<Outbound>) -> Vec<Vec<u8>> {
+            use serenity_voice_model::Event;
             let mut out = Vec::new();
             for f in frames {
-                match f {
-                    Outbound::Text(t) => {
-                        let v: Value = serde_json::from_str(&t).expect("json");
-                        let ids = |v: &Value| -> Vec<u64> {
-                            v.as_array()
-                                .into_iter()
-                                .flatten()
-                                .filter_map(|s| s.as_str()?.parse().ok())
-                                .collect()
-                        };
-                        match v["op"].as_u64() {
-                            Some(11) => self.recognised.extend(ids(&v["d"]["user_ids"])),
-                            Some(13) | Some(22) => {}
-                            other => panic!("unexpected text op {other:?}: {t}"),
+                // Parsed with serenity-voice-model, exactly as songbird parses them.
+                let event = match f {
+                    Outbound::Text(t) => serde_json::from_str::<Event>(&t)
+                        .unwrap_or_else(|e| panic!("songbird cannot parse {t}: {e}")),
+                    Outbound::Binary(b) => serenity_voice_model::deserialize_binary_event(&b)
+                        .unwrap_or_else(|e| panic!("songbird cannot parse binary {b:02X?}: {e}")),
+                    Outbound::Close(..) => panic!("close"),
+                };
+                match event {
+                    Event::ClientsConnect(c) => {
+                        self.recognised.extend(c.user_ids.iter().map(|u| u.0));
+                    }
+                    Event::ClientDisconnect(_) | Event::DaveExecuteTransition(_) => {}
+                    Event::DaveMlsExternalSender(e) => self
+                        .session
+                        .set_external_sender(&e.external_sender)
+                        .expect("ext sender"),
+                    Event::DaveMlsProposals(p) => {
+                        assert!(matches!(
+                            p.operation_type,
+                            serenity_voice_model::payload::DaveMlsProposalsOperationType::Append
+                        ));
+                        if let Some(cw) = self
+                            .session
+                            .process_proposals(
+                                davey::ProposalsOperationType::APPEND,
+                                &p.proposals,
+                                Some(&self.recognised),
+                            )
+                            .expect("proposals")
+                        {
+                            let mut frame = vec![28];
+                            frame.extend(cw.commit);
+                            frame.extend(cw.welcome.unwrap_or_default());
+                            out.push(frame);
                         }
                     }
-                    Outbound::Binary(b) => match b[0] {
-                        25 => self
-                            .session
-                            .set_external_sender(&b[1..])
-                            .expect("ext sender"),
-                        27 => {
-                            assert_eq!(b[1], 0, "append");
-                            if let Some(cw) = self
-                                .session
-                                .process_proposals(
-                                    davey::ProposalsOperationType::APPEND,
-                                    &b[2..],
-                                    Some(&self.recognised),
-                                )
-                                .expect("proposals")
-                            {
-                                let mut frame = vec![28];
-                                frame.extend(cw.commit);
-                                frame.extend(cw.welcome.unwrap_or_default());
-                                out.push(frame);
-                            }
-                        }
-                        29 => {
-                            self.session.process_commit(&b[3..]).expect("own commit");
-                            out.push(
-                                json!({"op": 23, "d": {"transition_id": u16::from_be_bytes([b[1], b[2]]), "protocol_version": 1}})
-                                    .to_string()
-                                    .into_bytes(),
-                            );
-                        }
-                        op => panic!("unexpected binary op {op}"),
-                    },
-                    Outbound::Close(..) => panic!("close"),
+                    Event::DaveMlsAnnounceCommitTransition(c) => {
+                        self.session
+                            .process_commit(&c.commit_message)
+                            .expect("own commit");
+                        out.push(
+                            json!({"op": 23, "d": {"transition_id": c.transition_id, "protocol_version": 1}})
+                                .to_string()
+                                .into_bytes(),
+                        );
+                    }
+                    other => panic!("unexpected {other:?}"),
                 }
             }
             out

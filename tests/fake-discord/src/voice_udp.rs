@@ -265,9 +265,9 @@ fn record_e2ee(st: &mut State, guild: u64, header: RtpHeader, opened: &Opened) {
     let log = st.audio.entry(guild).or_default();
     match opened {
         Opened::Dave(_) => log.dave_frames += 1,
-        Opened::DaveFailed(_) => {}
+        // Failures are counted by `record` (the frame is not decoded); silence is clear by design.
+        Opened::DaveFailed(_) | Opened::Silence(_) => {}
         Opened::Clear(_) => log.clear_frames += 1,
-        Opened::Silence(_) => {}
         Opened::ClearAfterTransition(_) => {
             log.clear_frames += 1;
             log.clear_frames_after_transition += 1;

@@ -510,6 +510,13 @@ async fn voice_join_plays_a_440_hz_tone_that_the_fake_hears_then_the_stop_button
         .wait_for_tone(440.0, VOICE_TIMEOUT)
         .await
         .expect("the tone continues");
+    let resumed = voice.stats();
+    assert!(
+        resumed.dave_frames > stats.dave_frames
+            && resumed.dave_decrypt_failures == 0
+            && (resumed.epoch, resumed.dave_transitions) == (1, 1),
+        "a resume keeps the DAVE group: {resumed:?}"
+    );
 
     let stopped = reply.click("radio:stop").await.expect("clicked");
     assert_eq!(
