@@ -118,9 +118,10 @@ async fn play_switch_stop_hears_each_station_then_silence() {
             stats.epoch,
             stats.dave_transitions
         ),
-        (1, 1, 1),
-        "{stats:?}"
+        (1, 2, 1),
+        "the listener's call existed (epoch 1), the bot was welcomed into it (epoch 2): {stats:?}"
     );
+    assert!(stats.dave_members.contains(&LISTENER_ID), "{stats:?}");
     assert!(stats.dave_frames >= 20, "frames arrived E2EE: {stats:?}");
     assert_eq!(
         (

@@ -6,22 +6,27 @@
 //! big-endian, see davey `session.rs`). The flow, in the order the fake runs it:
 //! 1. SESSION_DESCRIPTION says `dave_protocol_version: 1`; op 11 (clients connect) names the call's other members
 //!    (songbird refuses Add proposals for users it was not told about); op 25 carries the external sender.
-//! 2. The bot sends its key package (op 26). No group exists yet, so every member is pending: the fake sends the bot
-//!    external Add proposals (op 27) for the simulated members and lets the bot win the initial commit.
-//! 3. The bot's commit and welcome (op 28) are checked by the simulated members themselves: each processes the
-//!    commit or the welcome, and the group they end up in must hold exactly the members the fake proposed.
-//! 4. The commit is announced to the bot (op 29, with a transition id); the bot answers transition ready (op 23);
-//!    the fake executes the transition (op 22). From then on every non-silence Opus frame must be E2EE.
+//! 2. The bot sends its key package (op 26), validated (its credential must be the bot's user id). Then either
+//!    - members sit in the channel: their call already exists (the listening client created the group and welcomed
+//!      them); the fake proposes the bot's Add to them, the listening client commits, and the bot joins with the
+//!      welcome (op 30, with a transition id); or
+//!    - the channel is empty: there is no group yet, every member is pending, the fake sends the bot external Add
+//!      proposals (op 27) for the simulated listener and lets the bot win the initial commit (op 28, commit +
+//!      welcome), which the simulated members check themselves: each processes the commit or the welcome, and the
+//!      group they end up in must hold exactly the members the fake proposed; op 29 announces it.
+//! 3. The bot answers transition ready (op 23); the fake executes the transition (op 22). From then on every
+//!    non-silence Opus frame must be E2EE.
 //! 5. A member joining the bot's channel is announced (op 11) and proposed (Add); a member leaving is announced
-//!    (op 13) and proposed for removal (Remove, by leaf index). The bot commits, the epoch advances, steps 3–4 repeat.
+//!    (op 13) and proposed for removal (Remove, by leaf index). Every member receives the proposals; the bot's
+//!    commit (op 28) is the one the fake accepts, checked as in step 2, announced (op 29); step 3 repeats.
 //! 6. A bot that cannot process a commit or welcome says so (op 31) and re-sends a key package: the fake starts a
 //!    new group (as after op 24 `epoch: 1`, which [`restart_group`] sends on purpose).
 //!
 //! Binary frames are `[opcode][payload]`, with no sequence number: voice gateway v4 framing, what songbird 0.6 asks
 //! for (`?v=4`) and what serenity-voice-model 0.3 parses (`binary.rs`); v8 prefixes a u16 sequence number.
 //!
-//! Simplified: the simulated members never race the bot with commits of their own (the bot's first valid commit is
-//! the one Discord would broadcast anyway), one change is in flight at a time (later joins/leaves wait for the
+//! Simplified: on re-keys the simulated members' own commits are dropped (the bot's is the first valid one Discord
+//! would broadcast; no commit race is played out), one change is in flight at a time (later joins/leaves wait for the
 //! running transition), and op 21 (downgrade to transport-only) is never sent, as DAVE is mandatory.
 
 use std::collections::BTreeMap;
@@ -69,6 +74,7 @@ mod op {
     pub const PROPOSALS: u8 = 27;
     pub const COMMIT_WELCOME: u8 = 28;
     pub const ANNOUNCE_COMMIT: u8 = 29;
+    pub const WELCOME: u8 = 30;
 }
 
 /// One simulated call member: a real DAVE client (davey, as songbird uses) driven by the fake.
@@ -109,6 +115,8 @@ pub(crate) struct DaveCall {
     /// When the first transition executed: from then on frames must be E2EE.
     pub e2ee_since: Option<Instant>,
     clear_violations: u64,
+    /// Whether the bot is a member of the current group (after its first executed transition).
+    bot_in_group: bool,
 }
 
 impl std::fmt::Debug for DaveCall {
@@ -203,6 +211,7 @@ impl DaveCall {
             transitions_executed: 0,
             e2ee_since: None,
             clear_violations: 0,
+            bot_in_group: false,
         };
         for &user in std::iter::once(&LISTENING_CLIENT_ID).chain(humans) {
             call.clients.insert(
@@ -210,6 +219,7 @@ impl DaveCall {
                 SimClient::new(user, channel_id, &call.external_sender)?,
             );
         }
+        call.form_members_group()?;
         Ok(call)
     }
 
@@ -269,13 +279,23 @@ impl DaveCall {
         self.validated_key_package(&bytes, user)
     }
 
-    /// Proposals (op 27, append) adding `adds` and removing `removes` in the current epoch.
-    fn proposals(&mut self, adds: &[u64], removes: &[u64]) -> Result<Outbound, String> {
+    /// The proposal vector of op 27 (a TLS `vector<MLSMessage>`): external Adds for the simulated `adds` (and
+    /// the bot's key package `bot`), Removes for `removes`, all in the current epoch.
+    fn proposal_vector(
+        &mut self,
+        adds: &[u64],
+        bot: Option<KeyPackage>,
+        removes: &[u64],
+    ) -> Result<Vec<u8>, String> {
         let (group, epoch) = (self.group_id(), GroupEpoch::from(self.epoch));
         let sender = SenderExtensionIndex::new(0);
         let mut messages = Vec::new();
+        let mut packages = Vec::new();
         for &user in adds {
-            let kp = self.sim_key_package(user)?;
+            packages.push((user, self.sim_key_package(user)?));
+        }
+        packages.extend(bot.map(|kp| (self.bot_id, kp)));
+        for (user, kp) in packages {
             let msg = ExternalProposal::new_add::<OpenMlsRustCrypto>(
                 kp,
                 group.clone(),
@@ -313,9 +333,14 @@ impl DaveCall {
                     .map_err(|e| format!("proposal encoding: {e:?}"))?,
             );
         }
-        let vector = VLBytes::new(messages)
+        VLBytes::new(messages)
             .tls_serialize_detached()
-            .map_err(|e| format!("proposal vector encoding: {e:?}"))?;
+            .map_err(|e| format!("proposal vector encoding: {e:?}"))
+    }
+
+    /// Proposals (op 27, append) adding `adds` and removing `removes` in the current epoch, for the bot to commit.
+    fn proposals(&mut self, adds: &[u64], removes: &[u64]) -> Result<Outbound, String> {
+        let vector = self.proposal_vector(adds, None, removes)?;
         // Members already in the group receive the proposals too: the commit refers to them by reference. (They
         // also commit, as every member does; the fake lets the bot's commit win, so theirs are dropped.)
         for (user, client) in &mut self.clients {
@@ -352,16 +377,113 @@ impl DaveCall {
         self.change = None;
         self.transition = None;
         self.e2ee_since = None;
+        self.bot_in_group = false;
+        self.form_members_group()
+    }
+
+    /// When members sit in the channel, their call already exists before the bot arrives: the listening client
+    /// creates the group and commits their Adds, they join by its welcome. (An empty channel has no call yet.)
+    fn form_members_group(&mut self) -> Result<(), String> {
+        let humans: Vec<u64> = self
+            .clients
+            .keys()
+            .copied()
+            .filter(|&u| u != LISTENING_CLIENT_ID)
+            .collect();
+        if humans.is_empty() {
+            return Ok(());
+        }
+        let vector = self.proposal_vector(&humans, None, &[])?;
+        let (_commit, welcome) = self.listener_commits(&vector)?;
+        for user in &humans {
+            let client = self.clients.get_mut(user).ok_or("member vanished")?;
+            client.session.process_welcome(&welcome).map_err(|e| {
+                format!("simulated member {user} rejects the call's welcome: {e:?}")
+            })?;
+            client.in_group = true;
+        }
+        self.epoch = 1;
         Ok(())
+    }
+
+    /// The listening client commits `vector` (Adds only, so there is a welcome); the other members already in the
+    /// group process the proposals and the commit. Returns the commit and the welcome.
+    fn listener_commits(&mut self, vector: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let mut listener_commit = None;
+        for (user, client) in &mut self.clients {
+            if client.in_group || *user == LISTENING_CLIENT_ID {
+                let cw = client
+                    .session
+                    .process_proposals(davey::ProposalsOperationType::APPEND, vector, None)
+                    .map_err(|e| format!("simulated member {user} rejects the proposals: {e:?}"))?;
+                if *user == LISTENING_CLIENT_ID {
+                    listener_commit = cw;
+                }
+            }
+        }
+        let cw = listener_commit.ok_or("the listening client made no commit")?;
+        let welcome = cw
+            .welcome
+            .ok_or("the listening client's commit has no welcome")?;
+        for (user, client) in &mut self.clients {
+            if client.in_group || *user == LISTENING_CLIENT_ID {
+                client.session.process_commit(&cw.commit).map_err(|e| {
+                    format!("simulated member {user} rejects the listener's commit: {e:?}")
+                })?;
+                client.in_group = true;
+            }
+        }
+        Ok((cw.commit, welcome))
+    }
+
+    /// The bot joins the members' existing group: the listening client commits the bot's Add, the bot gets the
+    /// welcome (op 30) with a transition id.
+    fn welcome_bot(&mut self, kp: KeyPackage) -> Result<Vec<Outbound>, String> {
+        let vector = self.proposal_vector(&[], Some(kp), &[])?;
+        let (_commit, welcome) = self.listener_commits(&vector)?;
+        self.check_members()?;
+        Ok(vec![self.announce(op::WELCOME, &welcome)])
+    }
+
+    /// The group (as the listener sees it) must hold the bot and every simulated member.
+    fn check_members(&mut self) -> Result<(), String> {
+        let mut expected: Vec<u64> = self.clients.keys().copied().collect();
+        expected.push(self.bot_id);
+        expected.sort_unstable();
+        let members = self.group_members();
+        if members != expected {
+            return Err(format!(
+                "the group holds {members:?}, the proposals asked for {expected:?}"
+            ));
+        }
+        self.epoch = self
+            .clients
+            .get(&LISTENING_CLIENT_ID)
+            .and_then(|c| c.session.epoch())
+            .map_or(0, |e| e.as_u64());
+        Ok(())
+    }
+
+    /// Op 29 or 30 with a new transition id, which the bot's op 23 must name.
+    fn announce(&mut self, opcode: u8, message: &[u8]) -> Outbound {
+        let id = self.next_transition;
+        self.next_transition = self.next_transition.checked_add(1).unwrap_or(1);
+        self.transition = Some(id);
+        let mut payload = id.to_be_bytes().to_vec();
+        payload.extend_from_slice(message);
+        binary(opcode, &payload)
     }
 
     /// Op 26: the bot's key package. Without a group, every member is pending and the bot gets Add proposals for
     /// the others; a key package while a group exists means the bot reset its session: a new group.
     pub fn on_key_package(&mut self, bytes: &[u8]) -> Result<Vec<Outbound>, String> {
-        self.validated_key_package(bytes, self.bot_id)?;
+        let kp = self.validated_key_package(bytes, self.bot_id)?;
         self.key_packages += 1;
-        if self.epoch != 0 || self.change.is_some() || self.transition.is_some() {
+        if self.bot_in_group || self.change.is_some() || self.transition.is_some() {
             self.reset_group()?;
+        }
+        if self.epoch > 0 {
+            return self.welcome_bot(kp);
         }
         let adds: Vec<u64> = self.clients.keys().copied().collect();
         Ok(vec![self.proposals(&adds, &[])?])
@@ -413,27 +535,10 @@ impl DaveCall {
             })?;
             client.in_group = true;
         }
-        let mut expected: Vec<u64> = self.clients.keys().copied().collect();
-        expected.push(self.bot_id);
-        expected.sort_unstable();
-        let members = self.group_members();
-        if members != expected {
-            return Err(format!(
-                "after the bot's commit the group holds {members:?}, the proposals asked for {expected:?}"
-            ));
-        }
-        self.epoch = self
-            .clients
-            .get(&LISTENING_CLIENT_ID)
-            .and_then(|c| c.session.epoch())
-            .map_or(0, |e| e.as_u64());
+        self.check_members()
+            .map_err(|e| format!("after the bot's commit: {e}"))?;
         self.commits += 1;
-        let id = self.next_transition;
-        self.next_transition = self.next_transition.checked_add(1).unwrap_or(1);
-        self.transition = Some(id);
-        let mut payload = id.to_be_bytes().to_vec();
-        payload.extend_from_slice(commit);
-        Ok(vec![binary(op::ANNOUNCE_COMMIT, &payload)])
+        Ok(vec![self.announce(op::ANNOUNCE_COMMIT, commit)])
     }
 
     /// Op 23 from the bot: every simulated member is ready at once, so the transition executes (op 22); then the
@@ -451,6 +556,7 @@ impl DaveCall {
             ));
         }
         self.transition = None;
+        self.bot_in_group = true;
         self.transitions_executed += 1;
         self.e2ee_since.get_or_insert_with(Instant::now);
         let mut out = vec![text(
@@ -699,6 +805,14 @@ mod tests {
                             out.push(frame);
                         }
                     }
+                    Event::DaveMlsWelcome(w) => {
+                        self.session.process_welcome(&w.welcome).expect("welcome");
+                        out.push(
+                            json!({"op": 23, "d": {"transition_id": w.transition_id, "protocol_version": 1}})
+                                .to_string()
+                                .into_bytes(),
+                        );
+                    }
                     Event::DaveMlsAnnounceCommitTransition(c) => {
                         self.session
                             .process_commit(&c.commit_message)
@@ -747,7 +861,11 @@ mod tests {
     #[test]
     fn the_bot_creates_the_group_with_the_simulated_members_and_the_listener_decrypts_its_frames() {
         let (mut call, mut bot) = joined_call(&[HUMAN]);
-        assert_eq!((call.epoch, call.transitions_executed), (1, 1));
+        // The member's call existed (epoch 1); the bot joined it by a welcome (epoch 2).
+        assert_eq!(
+            (call.epoch, call.transitions_executed, call.commits),
+            (2, 1, 0)
+        );
         let mut expected = vec![BOT, HUMAN, LISTENING_CLIENT_ID];
         expected.sort_unstable();
         assert_eq!(call.group_members(), expected);

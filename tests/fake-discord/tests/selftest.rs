@@ -510,13 +510,7 @@ async fn voice_join_plays_a_440_hz_tone_that_the_fake_hears_then_the_stop_button
         .wait_for_tone(440.0, VOICE_TIMEOUT)
         .await
         .expect("the tone continues");
-    let resumed = voice.stats();
-    assert!(
-        resumed.dave_frames > stats.dave_frames
-            && resumed.dave_decrypt_failures == 0
-            && (resumed.epoch, resumed.dave_transitions) == (1, 1),
-        "a resume keeps the DAVE group: {resumed:?}"
-    );
+    assert_resume_kept_dave(&voice, &stats).await;
 
     let stopped = reply.click("radio:stop").await.expect("clicked");
     assert_eq!(
@@ -534,6 +528,26 @@ async fn voice_join_plays_a_440_hz_tone_that_the_fake_hears_then_the_stop_button
         .await
         .expect("silence after stop");
     assert_no_silent_drops(&bot);
+}
+
+/// After a voice resume the DAVE group is the same (no new transition) and new frames keep decrypting.
+async fn assert_resume_kept_dave(
+    voice: &fake_discord::VoiceHandle<'_>,
+    before: &fake_discord::VoiceStats,
+) {
+    // The tone's window may still hold frames from before the resume: listen past it.
+    let after_resume = voice.record(Duration::from_secs(1)).await;
+    assert!(
+        after_resume.len() / 960 >= 25,
+        "frames kept coming after the resume"
+    );
+    let resumed = voice.stats();
+    assert!(
+        resumed.dave_frames > before.dave_frames
+            && resumed.dave_decrypt_failures == 0
+            && (resumed.epoch, resumed.dave_transitions) == (2, 1),
+        "a resume keeps the DAVE group: {resumed:?}"
+    );
 }
 
 /// Frames that arrived over one stretch of a call: how many, how many the DAVE layer opened, and what was lost.
@@ -583,9 +597,10 @@ async fn dave_call_is_e2ee_the_fake_decrypts_the_tone_and_a_join_and_a_leave_rek
             first.epoch,
             &first.dave_members
         ),
-        (1, 1, &members),
-        "{first:?}"
+        (1, 2, &members),
+        "the listener's call existed (epoch 1), the bot joined it by a welcome (op 30, epoch 2): {first:?}"
     );
+    assert_eq!(first.dave_transitions, 1, "{first:?}");
     voice
         .wait_for_tone(440.0, VOICE_TIMEOUT)
         .await
@@ -610,7 +625,7 @@ async fn dave_call_is_e2ee_the_fake_decrypts_the_tone_and_a_join_and_a_leave_rek
         .wait_dave_transitions(2, VOICE_TIMEOUT)
         .await
         .expect("re-key after the join");
-    assert_eq!(joined.epoch, 2, "{joined:?}");
+    assert_eq!(joined.epoch, 3, "{joined:?}");
     assert!(joined.dave_members.contains(&LURKER_ID), "{joined:?}");
     voice.record(Duration::from_millis(500)).await;
     lurker.leave_voice().await.expect("left");
@@ -620,7 +635,7 @@ async fn dave_call_is_e2ee_the_fake_decrypts_the_tone_and_a_join_and_a_leave_rek
         .expect("re-key after the leave");
     assert_eq!(
         (left.epoch, left.dave_members.as_slice()),
-        (3, members.as_slice()),
+        (4, members.as_slice()),
         "{left:?}"
     );
     voice.record(Duration::from_millis(500)).await;
@@ -640,13 +655,14 @@ async fn dave_call_is_e2ee_the_fake_decrypts_the_tone_and_a_join_and_a_leave_rek
         .await
         .expect("the tone after the re-keys");
 
-    // The call's group starts over (op 24, epoch 1): songbird rebuilds it and the tone continues E2EE.
+    // The call's group starts over (op 24, epoch 1): the members re-form it, the bot is welcomed again (epoch 2)
+    // and the tone continues E2EE.
     assert!(voice.dave_restart_group(), "voice websocket open");
     let restarted = voice
         .wait_dave_transitions(4, VOICE_TIMEOUT)
         .await
         .expect("a new group");
-    assert_eq!(restarted.epoch, 1, "{restarted:?}");
+    assert_eq!(restarted.epoch, 2, "{restarted:?}");
     voice.record(Duration::from_millis(700)).await;
     voice
         .wait_for_tone(440.0, VOICE_TIMEOUT)
