@@ -588,7 +588,11 @@ async fn volume_change_moves_to_a_quieter_hub_without_leaving() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         quiet = voice.hearing(Duration::from_millis(800));
     }
-    assert_eq!(quiet.frequency.map(f32::round), Some(440.0), "{quiet:?}");
+    // The window that saw the level drop may still straddle the switch (a splice shifts the FFT peak by ~0.5 Hz
+    // under load): judge the frequency on a window wholly after it.
+    let settled = voice.record(Duration::from_millis(800)).await;
+    let f = fake_discord::audio::dominant_frequency(&settled);
+    assert_eq!(f.map(f32::round), Some(440.0), "{quiet:?}, then {f:?}");
     assert_eq!(
         d.guild(GUILD_ID).bot_voice_channel(),
         Some(VOICE_CHANNEL_ID)
