@@ -140,6 +140,10 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
                 Some(Outbound::Text(t)) => {
                     if sink.send(Message::text(t)).await.is_err() { break; }
                 }
+                // The main gateway speaks JSON text only; binary frames are the voice gateway's (DAVE).
+                Some(Outbound::Binary(b)) => {
+                    if sink.send(Message::binary(b)).await.is_err() { break; }
+                }
                 Some(Outbound::Close(code, reason)) => {
                     shared.hub.update(|st| st.gateway.closes.push(format!("fake closed with {code} ({reason})")));
                     let _ = sink.send(Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() }))).await;
@@ -500,6 +504,7 @@ mod tests {
                     )
                 }
                 Outbound::Close(..) => (0, "close".into()),
+                Outbound::Binary(_) => (0, "binary".into()),
             })
             .collect();
         assert_eq!(

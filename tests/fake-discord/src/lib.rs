@@ -7,6 +7,8 @@
 //!   state updates;
 //! - the voice gateway (`wss://localhost:P/?v=4`, TLS with a throw-away CA the bot trusts via `SSL_CERT_FILE`);
 //! - the voice UDP endpoint: IP discovery, RTP decryption (AES-256-GCM and XChaCha20-Poly1305 rtpsize), Opus decode.
+//! - DAVE end-to-end encryption in voice, on by default (see [`dave`](crate::dave)): the fake is the MLS external
+//!   sender and hears through a simulated call member that decrypts each frame.
 //!
 //! Tests drive it like a Discord user would and ask what the bot did:
 //!
@@ -34,6 +36,7 @@
 #![recursion_limit = "256"] // `json!` for GUILD_CREATE has more fields than the default limit expands.
 
 pub mod audio;
+pub mod dave;
 mod error;
 pub mod fixtures;
 pub mod gateway;
@@ -77,6 +80,8 @@ pub(crate) struct Shared {
     pub voice_endpoint: String,
     pub udp_port: u16,
     pub heartbeat_interval_ms: u64,
+    /// DAVE (E2EE) required in voice, as on Discord since 2026-03-01; off only for the legacy-path test.
+    pub dave: bool,
 }
 
 /// Options for [`FakeDiscord::builder`].
@@ -85,6 +90,7 @@ pub struct Builder {
     world: World,
     heartbeat_interval: Duration,
     interaction_deadline: Duration,
+    dave: bool,
 }
 
 impl Builder {
@@ -107,6 +113,15 @@ impl Builder {
     #[must_use]
     pub fn interaction_deadline(mut self, deadline: Duration) -> Self {
         self.interaction_deadline = deadline;
+        self
+    }
+
+    /// DAVE end-to-end encryption in voice (default: on, required, as Discord runs voice channels since
+    /// 2026-03-01: a client offering no DAVE is closed with 4017). `false` answers `dave_protocol_version: 0` and
+    /// treats binary (MLS) frames as violations: only for the test that proves the transport-only path.
+    #[must_use]
+    pub fn dave(mut self, on: bool) -> Self {
+        self.dave = on;
         self
     }
 
@@ -144,6 +159,7 @@ impl Builder {
             voice_endpoint: format!("localhost:{voice_port}"),
             udp_port,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u64,
+            dave: self.dave,
         });
         let tasks = vec![
             tokio::spawn(rest::serve(rest, shared.clone())),
@@ -185,6 +201,7 @@ impl FakeDiscord {
             world: World::default(),
             heartbeat_interval: Duration::from_millis(41_250),
             interaction_deadline: Duration::from_secs(3),
+            dave: true,
         }
     }
 

@@ -408,6 +408,7 @@ impl<'a> MemberHandle<'a> {
                 .ok_or_else(|| Error::scenario(format!("no member {u} in guild {g}")))?;
             let state = VoiceState::new(u, channel);
             guild.voice_states.insert(u, state.clone());
+            crate::dave::member_voice_changed(st, g, u);
             Ok(Some((
                 "VOICE_STATE_UPDATE".to_owned(),
                 fixtures::voice_state(
@@ -441,6 +442,7 @@ impl<'a> MemberHandle<'a> {
                     "member {u} is not in voice in guild {g}"
                 )));
             };
+            crate::dave::member_voice_changed(st, g, u);
             Ok(Some((
                 "VOICE_STATE_UPDATE".to_owned(),
                 fixtures::voice_state(g, u, None, &old.session_id, Some(fixtures::member(&member))),
@@ -1103,6 +1105,22 @@ pub struct VoiceStats {
     pub lost: u64,
     pub keepalives: u64,
     pub closed: Option<u16>,
+    /// SESSION_DESCRIPTION's `dave_protocol_version` (0: transport encryption only).
+    pub dave_protocol_version: u16,
+    /// Opus frames that arrived DAVE-encrypted and that the fake's simulated listener decrypted.
+    pub dave_frames: u64,
+    /// Frames with the DAVE marker the listener could not decrypt.
+    pub dave_decrypt_failures: u64,
+    /// Non-silence frames in the clear (allowed before the first DAVE transition).
+    pub clear_frames: u64,
+    /// Clear frames after the first transition executed (each also a violation).
+    pub clear_frames_after_transition: u64,
+    /// The MLS group's epoch (0: no group yet); each member join or leave advances it.
+    pub epoch: u64,
+    /// DAVE transitions executed (op 22).
+    pub dave_transitions: u32,
+    /// Users in the MLS group (the bot, the fake's listening client, members in the channel), sorted.
+    pub dave_members: Vec<u64>,
 }
 
 /// A guild's voice connection as the fake voice server sees it.
@@ -1261,7 +1279,66 @@ impl VoiceHandle<'_> {
                 lost: a.map_or(0, |a| a.lost),
                 keepalives: a.map_or(0, |a| a.keepalives),
                 closed: c.and_then(|c| c.closed),
+                dave_protocol_version: c
+                    .and_then(|c| c.dave.as_ref())
+                    .map_or(0, |_| crate::dave::PROTOCOL_VERSION),
+                dave_frames: a.map_or(0, |a| a.dave_frames),
+                dave_decrypt_failures: a.map_or(0, |a| a.dave_decrypt_failures),
+                clear_frames: a.map_or(0, |a| a.clear_frames),
+                clear_frames_after_transition: a.map_or(0, |a| a.clear_frames_after_transition),
+                epoch: c.and_then(|c| c.dave.as_ref()).map_or(0, |d| d.epoch),
+                dave_transitions: c
+                    .and_then(|c| c.dave.as_ref())
+                    .map_or(0, |d| d.transitions_executed),
+                dave_members: c
+                    .and_then(|c| c.dave.as_ref())
+                    .map(crate::dave::DaveCall::group_members)
+                    .unwrap_or_default(),
             }
+        })
+    }
+
+    /// Waits until `transitions` DAVE transitions executed (the first one makes the call E2EE; each member join or
+    /// leave adds one) and returns the stats then.
+    pub async fn wait_dave_transitions(
+        &self,
+        transitions: u32,
+        timeout: Duration,
+    ) -> Result<VoiceStats> {
+        let g = self.guild;
+        self.d
+            .shared
+            .hub
+            .wait(
+                format!("{transitions} DAVE transition(s) in guild {g}"),
+                timeout,
+                |st| {
+                    st.voice
+                        .get(&g)
+                        .and_then(|c| c.dave.as_ref())
+                        .is_some_and(|d| d.transitions_executed >= transitions)
+                        .then_some(())
+                },
+            )
+            .await?;
+        Ok(self.stats())
+    }
+
+    /// Asks the bot to build a new MLS group (op 24 `epoch: 1`), as Discord does when a call's group must start over.
+    pub fn dave_restart_group(&self) -> bool {
+        let g = self.guild;
+        self.d.shared.hub.update(|st| {
+            let open = st
+                .voice
+                .get(&g)
+                .is_some_and(|c| c.dave.is_some() && c.ws.is_some());
+            crate::dave::with_call(
+                st,
+                g,
+                "new group (op 24)",
+                crate::dave::DaveCall::prepare_new_group,
+            );
+            open
         })
     }
 

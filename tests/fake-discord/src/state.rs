@@ -147,6 +147,8 @@ pub(crate) struct Commands {
 pub(crate) enum Outbound {
     Text(String),
     Close(u16, String),
+    /// A binary websocket frame (the voice gateway's DAVE opcodes 25, 27, 29, 30).
+    Binary(Vec<u8>),
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +198,8 @@ pub(crate) struct VoiceConn {
     pub closed: Option<u16>,
     pub ws: Option<mpsc::UnboundedSender<Outbound>>,
     pub connections: u32,
+    /// The DAVE (E2EE) call of this connection, when SESSION_DESCRIPTION enabled it.
+    pub dave: Option<crate::dave::DaveCall>,
 }
 
 /// One decoded 20 ms Opus frame, down-mixed to mono.
@@ -216,6 +220,14 @@ pub(crate) struct AudioLog {
     pub keepalives: u64,
     pub last_seq: Option<u16>,
     pub discovery_from: Option<SocketAddr>,
+    /// Opus frames that arrived DAVE-encrypted and that the simulated listener decrypted.
+    pub dave_frames: u64,
+    /// Frames with the DAVE marker the simulated listener could not decrypt.
+    pub dave_decrypt_failures: u64,
+    /// Non-silence Opus frames that arrived without DAVE encryption (before the first transition: allowed).
+    pub clear_frames: u64,
+    /// Of those, the ones after the first DAVE transition executed: each is also a violation.
+    pub clear_frames_after_transition: u64,
 }
 
 /// Frames kept per guild: 30 s of audio.
@@ -354,6 +366,11 @@ impl Hub {
         let r = f(&mut self.lock());
         self.version.send_modify(|v| *v += 1);
         r
+    }
+
+    /// Mutates state no waiter looks at (e.g. a DAVE decryptor's ratchet) without waking anyone.
+    pub fn update_quiet<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.lock())
     }
 
     /// Reads the state without waking anyone.

@@ -4,6 +4,9 @@
 //! 4-byte extension preamble when X=1, all in the clear and used as AAD) ‖ ciphertext ‖ 16-byte tag ‖ 4-byte
 //! big-endian nonce counter. The nonce is that counter followed by zeros (12 bytes for AES-256-GCM, 24 for
 //! XChaCha20-Poly1305). With X=1 the decrypted payload starts with the extension body, which is skipped.
+//!
+//! In a DAVE call the Opus frame inside is end-to-end encrypted once more; the call's simulated listener
+//! ([`crate::dave`]) removes that layer before the Opus decoder sees the frame, as a real listener's client does.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,7 +19,8 @@ use chacha20poly1305::XChaCha20Poly1305;
 use tokio::net::UdpSocket;
 
 use crate::Shared;
-use crate::state::{AudioLog, Frame, MAX_FRAMES};
+use crate::dave::Opened;
+use crate::state::{AudioLog, Frame, MAX_FRAMES, State};
 
 /// RTP payload type Discord uses for Opus.
 pub const OPUS_PAYLOAD_TYPE: u8 = 120;
@@ -209,14 +213,25 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
                     shared.hub.update(|st| st.unknown_ssrc_packets += 1);
                     continue;
                 };
-                let frame = decrypt(pkt, &header, &key, &mode)
+                let opened = decrypt(pkt, &header, &key, &mode)
                     .map_err(|e| e.to_string())
-                    .and_then(|opus| {
-                        decoders
-                            .decode(header.ssrc, &opus)
-                            .ok_or_else(|| "opus".to_owned())
-                    });
+                    .map(|opus| shared.hub.update_quiet(|st| open_e2ee(st, guild, opus)));
+                let frame = match &opened {
+                    Ok(Opened::DaveFailed(_)) => Err(DAVE_FAILED.to_owned()),
+                    Ok(
+                        Opened::Dave(opus)
+                        | Opened::Clear(opus)
+                        | Opened::Silence(opus)
+                        | Opened::ClearAfterTransition(opus),
+                    ) => decoders
+                        .decode(header.ssrc, opus)
+                        .ok_or_else(|| "opus".to_owned()),
+                    Err(e) => Err(e.clone()),
+                };
                 shared.hub.update(|st| {
+                    if let Ok(o) = &opened {
+                        record_e2ee(st, guild, header, o);
+                    }
                     let log = st.audio.entry(guild).or_default();
                     record(log, header, frame);
                     if header.payload_type != OPUS_PAYLOAD_TYPE {
@@ -231,6 +246,47 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
                 .hub
                 .update(|st| st.violation(format!("unrecognised {n}-byte voice datagram"))),
         }
+    }
+}
+
+/// `record`'s error for a frame the DAVE layer could not open (counted apart from transport failures).
+const DAVE_FAILED: &str = "dave";
+
+/// Removes the DAVE layer when guild `guild`'s call has one.
+fn open_e2ee(st: &mut State, guild: u64, opus: Vec<u8>) -> Opened {
+    match st.voice.get_mut(&guild).and_then(|c| c.dave.as_mut()) {
+        Some(call) => call.open(opus),
+        None => Opened::Clear(opus),
+    }
+}
+
+/// Counts what the DAVE layer made of a frame; a clear frame after the transition is a violation.
+fn record_e2ee(st: &mut State, guild: u64, header: RtpHeader, opened: &Opened) {
+    let log = st.audio.entry(guild).or_default();
+    match opened {
+        Opened::Dave(_) => log.dave_frames += 1,
+        // Failures are counted by `record` (the frame is not decoded); silence is clear by design.
+        Opened::DaveFailed(_) | Opened::Silence(_) => {}
+        Opened::Clear(_) => log.clear_frames += 1,
+        Opened::ClearAfterTransition(_) => {
+            log.clear_frames += 1;
+            log.clear_frames_after_transition += 1;
+            let report = st
+                .voice
+                .get_mut(&guild)
+                .and_then(|c| c.dave.as_mut())
+                .is_some_and(crate::dave::DaveCall::report_clear_frame);
+            if report {
+                st.violation(format!(
+                    "guild {guild}: Opus frame (RTP seq {}) arrived without DAVE encryption after the E2EE transition \
+                     executed",
+                    header.seq
+                ));
+            }
+        }
+    }
+    if let Opened::DaveFailed(e) = opened {
+        tracing::debug!(target: "fake_discord", "guild {guild}: DAVE frame not decrypted: {e}");
     }
 }
 
@@ -254,6 +310,7 @@ fn record(log: &mut AudioLog, header: RtpHeader, frame: Result<Vec<f32>, String>
             }
         }
         Err(e) if e == "opus" => log.opus_errors += 1,
+        Err(e) if e == DAVE_FAILED => log.dave_decrypt_failures += 1,
         Err(_) => log.decrypt_failures += 1,
     }
 }

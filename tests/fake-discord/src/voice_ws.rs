@@ -2,9 +2,13 @@
 //!
 //! Handshake as Discord does it: HELLO (op 8) on connect; IDENTIFY (op 0) checked against the session id and the
 //! token the main gateway handed out; READY (op 2) with an SSRC, the UDP address and the offered AEAD modes;
-//! SELECT_PROTOCOL (op 1) → SESSION_DESCRIPTION (op 4) with a fresh 32-byte key and `dave_protocol_version: 0`
-//! (DAVE off, so no MLS binary frames and no E2EE wrapping); HEARTBEAT (op 3) → ACK (op 6) echoing the nonce;
-//! SPEAKING (op 5) recorded; RESUME (op 7) → RESUMED (op 9).
+//! SELECT_PROTOCOL (op 1) → SESSION_DESCRIPTION (op 4) with a fresh 32-byte key and `dave_protocol_version: 1`;
+//! HEARTBEAT (op 3) → ACK (op 6) echoing the nonce; SPEAKING (op 5) recorded; RESUME (op 7) → RESUMED (op 9).
+//!
+//! DAVE (E2EE) is required, as on Discord since 2026-03-01: an IDENTIFY without `max_dave_protocol_version` ≥ 1 is
+//! closed with 4017. The MLS handshake (ops 11, 13, 21–31, binary frames for 25–30) is [`crate::dave`]'s. With
+//! [`Builder::dave`](crate::Builder::dave)`(false)` the fake answers `dave_protocol_version: 0` and binary frames are
+//! violations.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +85,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: Arc<Sh
                 Some(Outbound::Text(t)) => {
                     if sink.send(Message::text(t)).await.is_err() { break; }
                 }
+                Some(Outbound::Binary(b)) => {
+                    if sink.send(Message::binary(b)).await.is_err() { break; }
+                }
                 Some(Outbound::Close(code, reason)) => {
                     if let Some(g) = guild {
                         shared.hub.update(|st| { if let Some(c) = st.voice.get_mut(&g) { c.closed = Some(code); } });
@@ -98,10 +105,13 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: Arc<Sh
                     }
                 }
                 Some(Ok(Message::Binary(b))) => {
-                    shared.hub.update(|st| st.violation(format!(
-                        "voice binary frame (DAVE opcode {:?}) although SESSION_DESCRIPTION said dave_protocol_version 0",
-                        b.get(2)
-                    )));
+                    shared.hub.update(|st| match guild {
+                        Some(g) if st.voice.get(&g).is_some_and(|c| c.dave.is_some()) => crate::dave::on_binary(st, g, &b),
+                        _ => st.violation(format!(
+                            "voice binary frame (DAVE opcode {:?}) although SESSION_DESCRIPTION said dave_protocol_version 0",
+                            b.first()
+                        )),
+                    });
                 }
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(_)) => {}
@@ -182,6 +192,31 @@ fn inbound(
                 Ok(g) => g,
                 Err(close) => return Some(close),
             };
+            let offered = d
+                .get("max_dave_protocol_version")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if shared.dave && offered < u64::from(crate::dave::PROTOCOL_VERSION) {
+                st.violation(format!(
+                    "voice IDENTIFY for guild {g} offers max_dave_protocol_version {offered}: Discord requires DAVE \
+                     (E2EE) in voice channels since 2026-03-01 and closes with 4017"
+                ));
+                st.voice.entry(g).or_default().closed = Some(4017);
+                return Some((4017, "E2EE/DAVE protocol required.".into()));
+            }
+            let dave = if shared.dave {
+                let channel = st.gateway.bot_voice.get(&g).map_or(0, |v| v.channel_id);
+                let humans = crate::dave::humans_in(st, g, channel);
+                match crate::dave::DaveCall::new(channel, st.world.bot.id, &humans) {
+                    Ok(call) => Some(call),
+                    Err(e) => {
+                        st.violation(format!("guild {g}: the fake could not set up DAVE: {e}"));
+                        return Some((4000, "Unknown error.".into()));
+                    }
+                }
+            } else {
+                None
+            };
             *guild = Some(g);
             let ssrc = rand::random::<u32>().max(1);
             let previous = st.voice.remove(&g).unwrap_or_default();
@@ -192,6 +227,7 @@ fn inbound(
                     identified: true,
                     ws: Some(tx.clone()),
                     connections: previous.connections + 1,
+                    dave,
                     ..VoiceConn::default()
                 },
             );
@@ -231,15 +267,25 @@ fn inbound(
             conn.key = Some(key);
             conn.selected_address = selected;
             conn.session_described = true;
+            let dave_version = if conn.dave.is_some() {
+                crate::dave::PROTOCOL_VERSION
+            } else {
+                0
+            };
             let desc = json!({
                 "mode": mode,
                 "secret_key": key.to_vec(),
-                "dave_protocol_version": 0,
+                "dave_protocol_version": dave_version,
                 "audio_codec": "opus",
                 "video_codec": null,
                 "media_session_id": format!("{:032x}", rand::random::<u128>()),
             });
             let _ = tx.send(Outbound::Text(frame(4, &desc)));
+            if let Some(call) = &conn.dave {
+                for f in call.greeting() {
+                    let _ = tx.send(f);
+                }
+            }
             None
         }
         3 => {
@@ -272,9 +318,145 @@ fn inbound(
             let _ = tx.send(Outbound::Text(frame(9, &Value::Null)));
             None
         }
+        23 => {
+            let g = (*guild)?;
+            crate::dave::with_call(st, g, "transition ready (op 23)", |c| {
+                c.on_transition_ready(&d)
+            });
+            None
+        }
+        31 => {
+            // The bot could not process a commit or welcome the fake relayed: the fake's fault. The bot resets and
+            // sends a new key package (op 26), which starts a new group.
+            let g = (*guild)?;
+            st.violation(format!(
+                "guild {g}: the bot reports an invalid DAVE commit/welcome (op 31): {d}"
+            ));
+            None
+        }
         _ => {
             st.violation(format!("unknown voice opcode {op}: {d}"));
             Some((4001, "Unknown opcode.".into()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Hub;
+    use crate::world::{GUILD_ID, VOICE_CHANNEL_ID, VoiceState as MemberVoice, World};
+
+    fn shared(dave: bool) -> Shared {
+        Shared {
+            hub: Hub::new(World::default()),
+            gateway_url: String::new(),
+            voice_endpoint: String::new(),
+            udp_port: 9,
+            heartbeat_interval_ms: 41_250,
+            dave,
+        }
+    }
+
+    /// IDENTIFY (offering `offer`) then SELECT_PROTOCOL; returns IDENTIFY's close, the frames sent and the state.
+    fn handshake(dave: bool, offer: Option<u64>) -> (Option<(u16, String)>, Vec<Outbound>, State) {
+        let shared = shared(dave);
+        let mut st = State::new(World::default());
+        let bot = st.world.bot.id;
+        let voice = MemberVoice::new(bot, VOICE_CHANNEL_ID);
+        let session = voice.session_id.clone();
+        st.gateway.bot_voice.insert(GUILD_ID, voice);
+        st.gateway.voice_tokens.insert(GUILD_ID, "tok".into());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut guild = None;
+        let mut d = json!({"server_id": GUILD_ID.to_string(), "session_id": session, "token": "tok",
+                           "user_id": bot.to_string()});
+        if let Some(v) = offer {
+            d["max_dave_protocol_version"] = json!(v);
+        }
+        let close = inbound(&mut st, &shared, &tx, &mut guild, &frame(0, &d));
+        if close.is_none() {
+            let select = json!({"protocol": "udp", "data": {"address": "127.0.0.1", "port": 5000,
+                                "mode": MODES[0]}});
+            assert_eq!(
+                inbound(&mut st, &shared, &tx, &mut guild, &frame(1, &select)),
+                None
+            );
+        }
+        (
+            close,
+            std::iter::from_fn(|| rx.try_recv().ok()).collect(),
+            st,
+        )
+    }
+
+    fn text_ops(frames: &[Outbound]) -> Vec<(u64, Value)> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                Outbound::Text(t) => {
+                    let v: Value = serde_json::from_str(t).expect("json");
+                    Some((v["op"].as_u64().unwrap_or(99), v["d"].clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_client_without_dave_is_closed_with_4017_when_dave_is_required() {
+        for offer in [None, Some(0)] {
+            let (close, frames, st) = handshake(true, offer);
+            assert_eq!(close.map(|c| c.0), Some(4017), "offer {offer:?}");
+            assert!(frames.is_empty(), "no READY: {frames:?}");
+            assert!(
+                st.violations.iter().any(|v| v.contains("4017")),
+                "{:?}",
+                st.violations
+            );
+            assert_eq!(st.voice[&GUILD_ID].closed, Some(4017));
+        }
+    }
+
+    #[test]
+    fn a_dave_client_gets_version_1_clients_connect_and_the_external_sender() {
+        let (close, frames, st) = handshake(true, Some(1));
+        assert_eq!(close, None);
+        let ops = text_ops(&frames);
+        assert_eq!(
+            ops.iter().map(|(op, _)| *op).collect::<Vec<_>>(),
+            [2, 4, 11]
+        );
+        assert_eq!(ops[1].1["dave_protocol_version"], 1);
+        assert_eq!(
+            ops[2].1["user_ids"],
+            json!([
+                crate::world::LISTENER_ID.to_string(),
+                crate::dave::LISTENING_CLIENT_ID.to_string()
+            ]),
+            "the default world's listener sits in the bot's channel"
+        );
+        let Some(Outbound::Binary(ext)) = frames.last() else {
+            panic!("op 25 last: {frames:?}")
+        };
+        assert_eq!(
+            ext.first(),
+            Some(&25),
+            "v4 framing: opcode first, no sequence number"
+        );
+        assert!(st.violations.is_empty(), "{:?}", st.violations);
+    }
+
+    #[test]
+    fn with_dave_off_any_client_gets_version_0_and_no_mls_frames() {
+        for offer in [None, Some(1)] {
+            let (close, frames, st) = handshake(false, offer);
+            assert_eq!(close, None);
+            let ops = text_ops(&frames);
+            assert_eq!(ops.iter().map(|(op, _)| *op).collect::<Vec<_>>(), [2, 4]);
+            assert_eq!(ops[1].1["dave_protocol_version"], 0);
+            assert!(frames.iter().all(|f| !matches!(f, Outbound::Binary(_))));
+            assert!(st.voice[&GUILD_ID].dave.is_none());
         }
     }
 }

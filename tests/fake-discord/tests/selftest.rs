@@ -510,6 +510,7 @@ async fn voice_join_plays_a_440_hz_tone_that_the_fake_hears_then_the_stop_button
         .wait_for_tone(440.0, VOICE_TIMEOUT)
         .await
         .expect("the tone continues");
+    assert_resume_kept_dave(&voice, &stats).await;
 
     let stopped = reply.click("radio:stop").await.expect("clicked");
     assert_eq!(
@@ -526,6 +527,181 @@ async fn voice_join_plays_a_440_hz_tone_that_the_fake_hears_then_the_stop_button
         .wait_silent(Duration::from_millis(400), Duration::from_secs(10))
         .await
         .expect("silence after stop");
+    assert_no_silent_drops(&bot);
+}
+
+/// After a voice resume the DAVE group is the same (no new transition) and new frames keep decrypting.
+async fn assert_resume_kept_dave(
+    voice: &fake_discord::VoiceHandle<'_>,
+    before: &fake_discord::VoiceStats,
+) {
+    // The tone's window may still hold frames from before the resume: listen past it.
+    let after_resume = voice.record(Duration::from_secs(1)).await;
+    assert!(
+        after_resume.len() / 960 >= 25,
+        "frames kept coming after the resume"
+    );
+    let resumed = voice.stats();
+    assert!(
+        resumed.dave_frames > before.dave_frames
+            && resumed.dave_decrypt_failures == 0
+            && (resumed.epoch, resumed.dave_transitions) == (2, 1),
+        "a resume keeps the DAVE group: {resumed:?}"
+    );
+}
+
+/// Frames that arrived over one stretch of a call: how many, how many the DAVE layer opened, and what was lost.
+fn delta(
+    before: &fake_discord::VoiceStats,
+    after: &fake_discord::VoiceStats,
+) -> (u64, u64, u64, u64) {
+    (
+        after.packets - before.packets,
+        after.dave_frames - before.dave_frames,
+        after.dave_decrypt_failures - before.dave_decrypt_failures,
+        after.lost - before.lost,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dave_call_is_e2ee_the_fake_decrypts_the_tone_and_a_join_and_a_leave_rekey_without_a_gap() {
+    let d = FakeDiscord::start().await;
+    let bot = start_with(&d).await;
+    let guild = d.guild(GUILD_ID);
+    guild
+        .member(LISTENER_ID)
+        .run("/radio play", [("station", "tone440")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("playing");
+    let voice = guild.voice();
+    voice
+        .wait_connected(VOICE_TIMEOUT)
+        .await
+        .expect("voice handshake");
+    let first = voice
+        .wait_dave_transitions(1, VOICE_TIMEOUT)
+        .await
+        .expect("songbird commits the initial group and executes the transition");
+    let mut members = vec![
+        fake_discord::BOT_ID,
+        LISTENER_ID,
+        fake_discord::dave::LISTENING_CLIENT_ID,
+    ];
+    members.sort_unstable();
+    assert_eq!(
+        (
+            first.dave_protocol_version,
+            first.epoch,
+            &first.dave_members
+        ),
+        (1, 2, &members),
+        "the listener's call existed (epoch 1), the bot joined it by a welcome (op 30, epoch 2): {first:?}"
+    );
+    assert_eq!(first.dave_transitions, 1, "{first:?}");
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("the tone, decrypted by the simulated listener");
+    let playing = voice.stats();
+    assert!(playing.dave_frames >= 10, "{playing:?}");
+    assert_eq!(
+        (
+            playing.dave_decrypt_failures,
+            playing.clear_frames_after_transition,
+            playing.opus_errors
+        ),
+        (0, 0, 0),
+        "{playing:?}"
+    );
+
+    // A member joins the call (Add proposal, epoch 2), then leaves it (Remove proposal, epoch 3). songbird
+    // re-keys its sender ratchet at each commit; every frame across both re-keys still decrypts.
+    let lurker = guild.member(LURKER_ID);
+    lurker.join_voice(VOICE_CHANNEL_ID).await.expect("joined");
+    let joined = voice
+        .wait_dave_transitions(2, VOICE_TIMEOUT)
+        .await
+        .expect("re-key after the join");
+    assert_eq!(joined.epoch, 3, "{joined:?}");
+    assert!(joined.dave_members.contains(&LURKER_ID), "{joined:?}");
+    voice.record(Duration::from_millis(500)).await;
+    lurker.leave_voice().await.expect("left");
+    let left = voice
+        .wait_dave_transitions(3, VOICE_TIMEOUT)
+        .await
+        .expect("re-key after the leave");
+    assert_eq!(
+        (left.epoch, left.dave_members.as_slice()),
+        (4, members.as_slice()),
+        "{left:?}"
+    );
+    voice.record(Duration::from_millis(500)).await;
+    let after = voice.stats();
+    let (packets, opened, failed, lost) = delta(&playing, &after);
+    assert!(
+        packets >= 40,
+        "audio kept flowing across the re-keys: {after:?}"
+    );
+    assert_eq!(
+        (opened, failed, lost),
+        (packets, 0, 0),
+        "every frame across the two re-keys arrived and decrypted: {after:?}"
+    );
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("the tone after the re-keys");
+
+    // The call's group starts over (op 24, epoch 1): the members re-form it, the bot is welcomed again (epoch 2)
+    // and the tone continues E2EE.
+    assert!(voice.dave_restart_group(), "voice websocket open");
+    let restarted = voice
+        .wait_dave_transitions(4, VOICE_TIMEOUT)
+        .await
+        .expect("a new group");
+    assert_eq!(restarted.epoch, 2, "{restarted:?}");
+    voice.record(Duration::from_millis(700)).await;
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("the tone in the new group");
+    let end = voice.stats();
+    assert_eq!(end.clear_frames_after_transition, 0, "{end:?}");
+    assert_no_silent_drops(&bot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_dave_off_the_call_is_transport_encrypted_only_and_the_tone_is_heard() {
+    let d = FakeDiscord::builder()
+        .dave(false)
+        .start()
+        .await
+        .expect("fake starts");
+    let bot = start_with(&d).await;
+    let guild = d.guild(GUILD_ID);
+    guild
+        .member(LISTENER_ID)
+        .run("/radio play", [("station", "tone440")])
+        .await
+        .expect("dispatched")
+        .reply()
+        .await
+        .expect("playing");
+    let voice = guild.voice();
+    voice
+        .wait_for_tone(440.0, VOICE_TIMEOUT)
+        .await
+        .expect("the tone without E2EE");
+    let stats = voice.stats();
+    assert_eq!(
+        (stats.dave_protocol_version, stats.dave_frames, stats.epoch),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.clear_frames >= 20, "{stats:?}");
     assert_no_silent_drops(&bot);
 }
 
