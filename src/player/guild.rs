@@ -59,6 +59,9 @@ pub(crate) struct GuildTask {
     now_playing_message: Option<(ChannelId, MessageId)>,
     upstream: UpstreamHealth,
     rejoin_at: Option<tokio::time::Instant>,
+    /// The text channel of the session as it was before the event being handled: a session that just ended
+    /// (kicked, 4017, idle, upstream gave up) has none left, but its notice belongs there.
+    text_channel_before: Option<ChannelKey>,
     /// The songbird call that has this task's [`DriverEvents`] handler, and its number.
     handled_call: Weak<tokio::sync::Mutex<songbird::Call>>,
     call_generation: u64,
@@ -87,6 +90,7 @@ impl GuildTask {
             now_playing_message: None,
             upstream: UpstreamHealth::Connecting,
             rejoin_at: None,
+            text_channel_before: None,
             handled_call: Weak::new(),
             call_generation: 0,
         };
@@ -181,6 +185,7 @@ impl GuildTask {
         }
         let mut queue = vec![event];
         while let Some(event) = queue.pop() {
+            self.text_channel_before = self.session.text_channel();
             let (next, effects) = self
                 .session
                 .clone()
@@ -409,6 +414,7 @@ impl GuildTask {
         settings
             .announce_channel
             .or_else(|| self.session.text_channel())
+            .or(self.text_channel_before)
             .filter(|c| c.0 != 0)
             .map(|c| ChannelId::new(c.0))
     }
