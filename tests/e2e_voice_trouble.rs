@@ -6,7 +6,7 @@
 //! - 4015 → songbird resumes (op 7, `resumes` +1, no new IDENTIFY) and the tone continues;
 //! - 4006 → a fresh join: a new op 4, a new IDENTIFY with a new token, the tone returns;
 //! - 4009 → songbird's RESUME is refused (4006, the session expired), then a fresh join as for 4006;
-//! - a VOICE_SERVER_UPDATE to another voice server mid-play → IDENTIFY on the new server, the tone returns;
+//! - a `VOICE_SERVER_UPDATE` to another voice server mid-play → IDENTIFY on the new server, the tone returns;
 //! - 4014 with the bot's voice state gone (a kick) → the session ends at once and says so; a bare 4014 →
 //!   it ends after the grace and the bot leaves; 4017 → an error in the log naming DAVE, the bot leaves; in
 //!   all three no reconnect follows and the store keeps no resume entry for the guild;
@@ -172,6 +172,61 @@ async fn wait_attempt(
     }
 }
 
+/// After `code` (4006 or 4009) at `trouble`: a fresh join (a new op 4 and voice session) and the tone returns.
+async fn assert_fresh_join(
+    d: &FakeDiscord,
+    g: G,
+    before: &(fake_discord::VoiceStats, usize),
+    code: u16,
+    trouble: Instant,
+) {
+    let voice = d.guild(g.id()).voice();
+    let joined = wait_attempt(d, g.id(), "IDENTIFY", trouble, VOICE_TIMEOUT).await;
+    voice
+        .wait_for_tone_since(440.0, joined, VOICE_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("{code}: the tone after the fresh join: {e}"));
+    let after = voice.stats();
+    assert!(
+        after.connections > before.0.connections && after.ssrc != before.0.ssrc,
+        "{code}: a new voice session: {after:?}"
+    );
+    assert!(
+        op4_count(d, g.id()) > before.1,
+        "{code}: the fresh join asked the gateway again (op 4)"
+    );
+    assert_eq!(
+        d.guild(g.id()).bot_voice_channel(),
+        Some(g.voice()),
+        "{code}"
+    );
+    let attempts = voice.attempts();
+    let resume_attempts: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.op == "RESUME" && a.at >= trouble)
+        .collect();
+    if code == 4009 {
+        // songbird tried to resume the timed-out session first; the fake refused it as Discord does.
+        assert!(
+            !resume_attempts.is_empty() && resume_attempts.iter().all(|a| a.refused == Some(4006)),
+            "4009: {attempts:?}"
+        );
+    } else {
+        assert!(
+            resume_attempts.is_empty(),
+            "4006 is not resumable: {attempts:?}"
+        );
+    }
+    eprintln!(
+        "measure: {code} → tone again after a fresh join; attempts since: {:?}",
+        attempts
+            .iter()
+            .filter(|a| a.at >= trouble)
+            .map(|a| (a.op, a.refused, a.at.duration_since(trouble)))
+            .collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_expiry_and_server_move_keep_the_station_playing() {
     let (crash, invalid, timeout, moved) = (G(100), G(110), G(120), G(130));
@@ -219,50 +274,8 @@ async fn crash_expiry_and_server_move_keep_the_station_playing() {
     );
 
     // 4006 and 4009: a fresh join (a new op 4, a new voice session) and the tone returns.
-    for (g, i, code) in [(invalid, 1, 4006), (timeout, 2, 4009)] {
-        let voice = d.guild(g.id()).voice();
-        let joined = wait_attempt(&d, g.id(), "IDENTIFY", trouble, VOICE_TIMEOUT).await;
-        voice
-            .wait_for_tone_since(440.0, joined, VOICE_TIMEOUT)
-            .await
-            .unwrap_or_else(|e| panic!("{code}: the tone after the fresh join: {e}"));
-        let after = voice.stats();
-        assert!(
-            after.connections > before[i].0.connections && after.ssrc != before[i].0.ssrc,
-            "{code}: a new voice session: {after:?}"
-        );
-        assert!(
-            op4_count(&d, g.id()) > before[i].1,
-            "{code}: the fresh join asked the gateway again (op 4)"
-        );
-        assert_eq!(
-            d.guild(g.id()).bot_voice_channel(),
-            Some(g.voice()),
-            "{code}"
-        );
-        let attempts = voice.attempts();
-        let resumes: Vec<_> = attempts
-            .iter()
-            .filter(|a| a.op == "RESUME" && a.at >= trouble)
-            .collect();
-        if code == 4009 {
-            // songbird tried to resume the timed-out session first; the fake refused it as Discord does.
-            assert!(
-                !resumes.is_empty() && resumes.iter().all(|a| a.refused == Some(4006)),
-                "4009: {attempts:?}"
-            );
-        } else {
-            assert!(resumes.is_empty(), "4006 is not resumable: {attempts:?}");
-        }
-        eprintln!(
-            "measure: {code} → tone again after a fresh join; attempts since: {:?}",
-            attempts
-                .iter()
-                .filter(|a| a.at >= trouble)
-                .map(|a| (a.op, a.refused, a.at.duration_since(trouble)))
-                .collect::<Vec<_>>()
-        );
-    }
+    assert_fresh_join(&d, invalid, &before[1], 4006, trouble).await;
+    assert_fresh_join(&d, timeout, &before[2], 4009, trouble).await;
 
     // The server move: songbird connects to the new endpoint with the new token by itself.
     let voice = d.guild(moved.id()).voice();

@@ -338,8 +338,8 @@ impl GuildTask {
 
     /// A fresh join of `channel` after the voice connection died: drop the dead connection's details (an
     /// expired session id and token) from the call without telling the gateway, then join the same channel
-    /// again. The op 4 for the channel the bot is still in makes Discord send a new VOICE_STATE_UPDATE and
-    /// VOICE_SERVER_UPDATE (what discord.js's `rejoin()` relies on); leaving first would make the gateway's
+    /// again. The op 4 for the channel the bot is still in makes Discord send a new `VOICE_STATE_UPDATE` and
+    /// `VOICE_SERVER_UPDATE` (what discord.js's `rejoin()` relies on); leaving first would make the gateway's
     /// "left" echo cancel the new join. The station's track stays on the call and plays on once connected.
     async fn rejoin(&mut self, gid: songbird::id::GuildId, channel: ChannelKey) -> Event {
         let Ok(cid) = channel_id(channel) else {

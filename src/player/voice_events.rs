@@ -5,7 +5,7 @@
 //! What songbird 0.6.1 already does, so the bot does not repeat it: on 4015 ("voice server crashed") and
 //! 4009 it resumes (op 7) on the same endpoint, falls back to a full reconnect with the same credentials,
 //! and fires `DriverReconnect` on success or `DriverDisconnect { kind: Reconnect }` once its retries are
-//! spent; a VOICE_SERVER_UPDATE with a new endpoint or token makes it connect to the new server by itself
+//! spent; a `VOICE_SERVER_UPDATE` with a new endpoint or token makes it connect to the new server by itself
 //! (`DriverConnect`). On every other close code it gives up at once (`DriverDisconnect { kind: Runtime }`)
 //! and keeps the dead connection's details, so a plain `join` of the same channel would only retry the
 //! expired credentials: the rejoin drops them first (see `GuildTask::rejoin`).

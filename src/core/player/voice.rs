@@ -23,7 +23,7 @@ pub enum VoiceLoss {
     DaveRequired,
     /// 4021: Discord rate-limited the voice connection. Rejoin only after a long backoff.
     RateLimited,
-    /// 4022: Discord terminated the call (channel deleted, voice server changed). A VOICE_SERVER_UPDATE or a
+    /// 4022: Discord terminated the call (channel deleted, voice server changed). A `VOICE_SERVER_UPDATE` or a
     /// voice state "left" usually follows; rejoin only if neither did, after a backoff.
     CallTerminated,
     /// Anything else: a transport error, a timeout, another close code. Retried with backoff.

@@ -1,13 +1,13 @@
 //! Voice trouble, scripted: what Discord does to a running call and how the client's reconnects are answered.
 //!
-//! - [`VoiceHandle::kick`]: a moderator disconnects the bot (or deletes its channel): VOICE_STATE_UPDATE with
+//! - [`VoiceHandle::kick`]: a moderator disconnects the bot (or deletes its channel): `VOICE_STATE_UPDATE` with
 //!   `channel_id: null` for the bot, then the voice websocket closed with 4014.
 //! - [`VoiceHandle::expire_session`]: the voice session ends server-side (4006 "session no longer valid",
 //!   4009 "session timeout"): the websocket is closed with the code and its token expires, so a RESUME or
 //!   IDENTIFY with it is closed with 4006; only a new op 4 gets a new token.
 //! - [`VoiceHandle::refuse_identify`]: the next IDENTIFYs are closed with a code (4021 rate limited, 4022
 //!   call terminated, 4017 DAVE required), for backoff tests.
-//! - [`VoiceHandle::move_endpoint`]: Discord moves the call to another voice server: VOICE_SERVER_UPDATE with
+//! - [`VoiceHandle::move_endpoint`]: Discord moves the call to another voice server: `VOICE_SERVER_UPDATE` with
 //!   a new token and the endpoint of a second voice gateway listener ([`serve_moved`]).
 //! - [`VoiceHandle::attempts`]: every IDENTIFY and RESUME with its time and answer, to count reconnects.
 //!
@@ -139,7 +139,7 @@ fn close_voice(st: &mut State, guild: u64, code: u16) -> bool {
 
 impl VoiceHandle<'_> {
     /// A moderator disconnects the bot from voice (or deletes its channel): the bot's voice state goes to
-    /// `channel_id: null` (VOICE_STATE_UPDATE), its voice server allocation ends and the voice websocket is
+    /// `channel_id: null` (`VOICE_STATE_UPDATE`), its voice server allocation ends and the voice websocket is
     /// closed with 4014, as Discord does.
     pub fn kick(&self) -> Result<()> {
         let g = self.guild;
@@ -188,7 +188,7 @@ impl VoiceHandle<'_> {
             .update(|st| st.trouble.refusals.insert(g, (code, count)));
     }
 
-    /// Discord moves the call to another voice server: VOICE_SERVER_UPDATE with a new token and the second
+    /// Discord moves the call to another voice server: `VOICE_SERVER_UPDATE` with a new token and the second
     /// voice gateway's endpoint (returned). The old connection is left for the client to drop.
     pub fn move_endpoint(&self) -> Result<String> {
         let g = self.guild;
