@@ -1,7 +1,11 @@
 //! One guild's task: owns the session state, runs the core's transition function on every message and
 //! executes the effects (songbird join/leave/play, hub attach, store writes, announcements, timers).
+//!
+//! Voice trouble: each songbird call gets a [`DriverEvents`] handler (once per call object) whose events come
+//! back as [`Command::Driver`]; a [`Effect::Rejoin`] drops the dead connection and joins the same channel
+//! again (see [`GuildTask::rejoin`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use serenity::all::{ChannelId, MessageId};
@@ -10,11 +14,12 @@ use tokio::task::JoinHandle;
 
 use super::input::listener_input;
 use super::notice::notice_key;
+use super::voice_events::{DriverEvents, driver_retry, log_loss, loss_of_join_error};
 use super::{PlayError, SessionStatus, Shared, UpstreamHealth, channel_id, guild_id};
 use crate::audio::hub::UpstreamState;
 use crate::core::guild::Volume;
 use crate::core::ids::{ChannelKey, GuildKey};
-use crate::core::player::{Effect, Event, Notice, Phase, Session};
+use crate::core::player::{Effect, Event, Notice, Phase, Session, VoiceLoss};
 use crate::core::station::model::StationId;
 use crate::discord::render;
 
@@ -33,6 +38,11 @@ pub(crate) enum Command {
     },
     RecountListeners,
     OwnVoice(Option<ChannelKey>),
+    /// A voice event from the [`DriverEvents`] handler of call number `generation`.
+    Driver {
+        generation: u64,
+        event: Event,
+    },
 }
 
 pub(crate) struct GuildTask {
@@ -48,6 +58,13 @@ pub(crate) struct GuildTask {
     pending_play: Option<oneshot::Sender<Result<ChannelKey, PlayError>>>,
     now_playing_message: Option<(ChannelId, MessageId)>,
     upstream: UpstreamHealth,
+    rejoin_at: Option<tokio::time::Instant>,
+    /// The text channel of the session as it was before the event being handled: a session that just ended
+    /// (kicked, 4017, idle, upstream gave up) has none left, but its notice belongs there.
+    text_channel_before: Option<ChannelKey>,
+    /// The songbird call that has this task's [`DriverEvents`] handler, and its number.
+    handled_call: Weak<tokio::sync::Mutex<songbird::Call>>,
+    call_generation: u64,
 }
 
 impl GuildTask {
@@ -72,6 +89,10 @@ impl GuildTask {
             pending_play: None,
             now_playing_message: None,
             upstream: UpstreamHealth::Connecting,
+            rejoin_at: None,
+            text_channel_before: None,
+            handled_call: Weak::new(),
+            call_generation: 0,
         };
         tokio::spawn(task.run(rx))
     }
@@ -80,10 +101,12 @@ impl GuildTask {
         loop {
             let idle = self.idle_at;
             let upstream = self.upstream_at;
+            let rejoin = self.rejoin_at;
             let command = tokio::select! {
                 c = rx.recv() => match c { Some(c) => c, None => break },
                 () = sleep_until(idle) => { self.idle_at = None; Command::Event(Event::IdleTimerFired) }
                 () = sleep_until(upstream) => { self.upstream_at = None; Command::Event(Event::UpstreamTimerFired) }
+                () = sleep_until(rejoin) => { self.rejoin_at = None; Command::Event(Event::RejoinTimerFired) }
             };
             let shutdown = matches!(command, Command::Event(Event::Shutdown));
             self.command(command).await;
@@ -127,6 +150,12 @@ impl GuildTask {
                 }
                 None => {}
             },
+            Command::Driver { generation, event } => {
+                // Events of a call this task already dropped (left, or replaced by a new join) are stale.
+                if generation == self.call_generation {
+                    self.feed(event).await;
+                }
+            }
         }
     }
 
@@ -156,6 +185,7 @@ impl GuildTask {
         }
         let mut queue = vec![event];
         while let Some(event) = queue.pop() {
+            self.text_channel_before = self.session.text_channel();
             let (next, effects) = self
                 .session
                 .clone()
@@ -181,11 +211,20 @@ impl GuildTask {
                         reason: "invalid channel".into(),
                     });
                 };
+                self.prepare_call(gid).await;
                 match self.shared.songbird.join(gid, cid).await {
                     Ok(_) => Some(Event::VoiceJoined { channel }),
                     Err(e) => {
                         tracing::warn!(guild = %self.guild, %channel, error = %e, "voice join failed");
-                        let reason = e.to_string();
+                        // A close code says more than songbird's debug text (4017: DAVE, 4021: rate limit).
+                        let loss = loss_of_join_error(&e);
+                        let reason = match &loss {
+                            VoiceLoss::Other(_) => e.to_string(),
+                            coded => {
+                                log_loss(self.guild, coded, "voice join refused");
+                                coded.to_string()
+                            }
+                        };
                         self.answer_play(Some(PlayError::JoinFailed {
                             channel,
                             reason: reason.clone(),
@@ -255,6 +294,74 @@ impl GuildTask {
                 self.upstream_at = Some(to_tokio(at));
                 None
             }
+            Effect::Rejoin(channel) => Some(self.rejoin(gid, channel).await),
+            Effect::ArmRejoinTimer(at) => {
+                self.rejoin_at = Some(to_tokio(at));
+                None
+            }
+        }
+    }
+
+    /// The guild's songbird call, created if needed, with this task's [`DriverEvents`] handler on it and the
+    /// bot's connection retries (`driver_retry`). A call object gets the handler once; a new one (after a
+    /// leave removed the old) gets a new generation, so the old one's late events are ignored.
+    async fn prepare_call(&mut self, gid: songbird::id::GuildId) {
+        let call = self.shared.songbird.get_or_insert(gid);
+        if self
+            .handled_call
+            .upgrade()
+            .is_some_and(|handled| Arc::ptr_eq(&handled, &call))
+        {
+            return;
+        }
+        self.call_generation += 1;
+        self.handled_call = Arc::downgrade(&call);
+        let mut handler = call.lock().await;
+        let mut config = handler.config().clone();
+        config.driver_retry = driver_retry();
+        handler.set_config(config);
+        for event in [
+            songbird::CoreEvent::DriverDisconnect,
+            songbird::CoreEvent::DriverReconnect,
+            songbird::CoreEvent::DriverConnect,
+        ] {
+            handler.add_global_event(
+                songbird::Event::Core(event),
+                DriverEvents {
+                    tx: self.tx.clone(),
+                    guild: self.guild,
+                    generation: self.call_generation,
+                },
+            );
+        }
+    }
+
+    /// A fresh join of `channel` after the voice connection died: drop the dead connection's details (an
+    /// expired session id and token) from the call without telling the gateway, then join the same channel
+    /// again. The op 4 for the channel the bot is still in makes Discord send a new `VOICE_STATE_UPDATE` and
+    /// `VOICE_SERVER_UPDATE` (what discord.js's `rejoin()` relies on); leaving first would make the gateway's
+    /// "left" echo cancel the new join. The station's track stays on the call and plays on once connected.
+    async fn rejoin(&mut self, gid: songbird::id::GuildId, channel: ChannelKey) -> Event {
+        let Ok(cid) = channel_id(channel) else {
+            return Event::VoiceLost(VoiceLoss::Other("invalid channel".into()));
+        };
+        self.prepare_call(gid).await;
+        if let Some(call) = self.shared.songbird.get(gid) {
+            call.lock()
+                .await
+                .update_state(String::new(), None::<songbird::id::ChannelId>);
+        }
+        tracing::info!(guild = %self.guild, %channel, attempt = self.session.rejoins(), "rejoining voice");
+        match self.shared.songbird.join(gid, cid).await {
+            Ok(_) => {
+                tracing::info!(guild = %self.guild, %channel, "voice rejoined");
+                Event::VoiceRestored
+            }
+            Err(e) => {
+                let loss = loss_of_join_error(&e);
+                log_loss(self.guild, &loss, "voice rejoin failed");
+                Event::VoiceLost(loss)
+            }
         }
     }
 
@@ -307,6 +414,7 @@ impl GuildTask {
         settings
             .announce_channel
             .or_else(|| self.session.text_channel())
+            .or(self.text_channel_before)
             .filter(|c| c.0 != 0)
             .map(|c| ChannelId::new(c.0))
     }

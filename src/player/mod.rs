@@ -9,6 +9,7 @@
 mod guild;
 pub mod input;
 pub mod notice;
+mod voice_events;
 
 use std::collections::HashMap;
 use std::num::NonZeroU64;

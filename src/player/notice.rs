@@ -30,6 +30,11 @@ pub fn notice_key(notice: &Notice, station: Option<&str>) -> Keyed {
             "player-notice-join-failed",
             vec![("channel", channel.to_string()), ("reason", reason.clone())],
         ),
+        Notice::DaveRequired => ("player-notice-dave-required", Vec::new()),
+        Notice::VoiceGaveUp { reason } => (
+            "player-notice-voice-gave-up",
+            vec![("reason", reason.clone())],
+        ),
     }
 }
 
@@ -72,6 +77,15 @@ pub fn render_notice(notice: &Notice, station: Option<&str>) -> String {
         Notice::JoinFailed { channel, reason } => {
             format!("I couldn't join <#{channel}>: {reason}")
         }
+        Notice::DaveRequired => {
+            "Discord requires end-to-end encrypted voice (DAVE) in this channel and \
+                                 closed my connection; playback stopped."
+                .to_owned()
+        }
+        Notice::VoiceGaveUp { reason } => format!(
+            "I lost the voice connection and could not get it back ({reason}); playback stopped. Try \
+             `/radio play` again later."
+        ),
     }
 }
 
@@ -100,6 +114,8 @@ mod tests {
                 channel: crate::core::ids::ChannelKey(1),
                 reason: "r".into(),
             },
+            Notice::DaveRequired,
+            Notice::VoiceGaveUp { reason: "r".into() },
         ]
         .iter()
         .map(|n| notice_key(n, None))

@@ -6,5 +6,7 @@
 //! is passed in, so every transition is unit-testable and a property test can drive random sequences.
 
 pub mod session;
+pub mod voice;
 
 pub use session::{Effect, Event, Notice, Phase, Session, SessionError, Timings};
+pub use voice::VoiceLoss;

@@ -4,12 +4,20 @@
 //! the station's listener attached). The executor reports the gateway's answer with `VoiceJoined` /
 //! `VoiceJoinFailed`; timers come back as `IdleTimerFired` / `UpstreamTimerFired` and are validated against
 //! the deadline stored here, so a stale timer is harmless.
+//!
+//! Voice trouble while `Playing` (the media connection dropped, see [`VoiceLoss`]) keeps the phase and the
+//! attached station: the session waits ([`Effect::ArmRejoinTimer`]), asks for a fresh join
+//! ([`Effect::Rejoin`]) with a backoff per kind of loss, and is back to normal on `VoiceRestored`. A 4014 ends
+//! the session after [`DISCONNECT_GRACE`](super::voice::DISCONNECT_GRACE) unless the gateway moves the bot;
+//! 4017 (DAVE required) ends it at once; too many rejoins in one run give up.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::core::guild::{GuildSettings, ResumeEntry, Volume};
 use crate::core::ids::{ChannelKey, UserKey};
 use crate::core::station::model::StationId;
+
+use super::voice::{DISCONNECT_GRACE, MAX_REJOINS, STABLE_AFTER, VoiceLoss, rejoin_delay};
 
 /// Where a session is. INVARIANT (checked by [`Session::check`]): a station is attached only while `Playing`,
 /// and `Playing`/`Joining` always have a channel and a station; `Idle` has neither.
@@ -53,6 +61,10 @@ pub enum Notice {
     Disconnected,
     /// Joining the voice channel failed (missing permission, channel gone, gateway timeout).
     JoinFailed { channel: ChannelKey, reason: String },
+    /// Discord requires end-to-end encrypted voice (DAVE) and closed the connection (4017); playback stopped.
+    DaveRequired,
+    /// The voice connection kept failing after every rejoin; playback stopped. `reason` is the last loss.
+    VoiceGaveUp { reason: String },
 }
 
 /// Inputs to [`Session::handle`].
@@ -84,6 +96,12 @@ pub enum Event {
     },
     /// The bot was disconnected from voice by someone else.
     VoiceKicked,
+    /// The voice (media) connection dropped and the voice library will not recover it by itself; also the
+    /// answer to a failed [`Effect::Rejoin`].
+    VoiceLost(VoiceLoss),
+    /// The voice connection is up again (the library reconnected, or a [`Effect::Rejoin`] succeeded).
+    VoiceRestored,
+    RejoinTimerFired,
     /// Humans (not bots) now in the bot's voice channel.
     ListenersChanged(usize),
     IdleTimerFired,
@@ -129,6 +147,11 @@ pub enum Effect {
     CancelIdleTimer,
     /// Fire `UpstreamTimerFired` at this instant.
     ArmUpstreamTimer(Instant),
+    /// Drop the dead voice connection and join the same channel again with a fresh voice session (the
+    /// attached station stays); answer with `VoiceRestored` or `VoiceLost`.
+    Rejoin(ChannelKey),
+    /// Fire `RejoinTimerFired` at this instant (replaces any armed rejoin timer).
+    ArmRejoinTimer(Instant),
 }
 
 /// A violated invariant (only produced by [`Session::check`]; a bug if ever seen).
@@ -140,6 +163,18 @@ pub struct SessionError(pub &'static str);
 enum Upstream {
     Up,
     Down { since: Instant, told: bool },
+}
+
+/// The voice (media) connection while `Playing`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Link {
+    Up,
+    /// Dropped for `loss`. `next`: when the armed rejoin timer acts (rejoin, or end the session after a 4014);
+    /// `None` while a [`Effect::Rejoin`] is being executed.
+    Down {
+        loss: VoiceLoss,
+        next: Option<Instant>,
+    },
 }
 
 /// What is playing (or about to) and for whom.
@@ -164,6 +199,11 @@ pub struct Session {
     listeners: Option<usize>,
     idle_deadline: Option<Instant>,
     upstream: Upstream,
+    link: Link,
+    /// Fresh joins tried in the current run of voice trouble (reset after [`STABLE_AFTER`] connected).
+    rejoins: u32,
+    /// When the voice connection last came up (join or restore).
+    link_up_since: Option<Instant>,
     always_on: bool,
     idle_timeout: Duration,
     announce: bool,
@@ -179,6 +219,9 @@ impl Session {
             listeners: None,
             idle_deadline: None,
             upstream: Upstream::Up,
+            link: Link::Up,
+            rejoins: 0,
+            link_up_since: None,
             always_on: settings.always_on,
             idle_timeout: settings.idle_timeout,
             announce: settings.announce_now_playing,
@@ -234,6 +277,19 @@ impl Session {
         self.idle_deadline
     }
 
+    /// `Some(loss)` while the voice connection is down (waiting for a rejoin or the library's reconnect).
+    pub fn voice_loss(&self) -> Option<&VoiceLoss> {
+        match &self.link {
+            Link::Up => None,
+            Link::Down { loss, .. } => Some(loss),
+        }
+    }
+
+    /// Fresh joins tried in the current run of voice trouble.
+    pub fn rejoins(&self) -> u32 {
+        self.rejoins
+    }
+
     /// Checks the invariants; the property test runs it after every event.
     pub fn check(&self) -> Result<(), SessionError> {
         match self.phase {
@@ -267,6 +323,12 @@ impl Session {
         }
         if self.always_on && self.idle_deadline.is_some() {
             return Err(SessionError("idle timer armed in 24-7 mode"));
+        }
+        if self.phase != Phase::Playing && self.link != Link::Up {
+            return Err(SessionError("voice link down outside Playing"));
+        }
+        if self.rejoins > MAX_REJOINS {
+            return Err(SessionError("more rejoins than the limit"));
         }
         Ok(())
     }
@@ -336,6 +398,20 @@ impl Session {
                     self.listeners = None;
                     self.disarm_idle(&mut fx);
                     self.persist(&mut fx);
+                    if let Link::Down {
+                        loss: VoiceLoss::Disconnected,
+                        ..
+                    } = self.link
+                    {
+                        // The 4014 was a move, not a kick: the library connects to the new channel's server
+                        // by itself; rejoin only if it has not by the end of the grace.
+                        let at = crate::core::saturating_deadline(now, DISCONNECT_GRACE);
+                        self.link = Link::Down {
+                            loss: VoiceLoss::Other("moved to another channel".into()),
+                            next: Some(at),
+                        };
+                        fx.push(Effect::ArmRejoinTimer(at));
+                    }
                 }
             }
             Event::VoiceKicked => {
@@ -344,6 +420,32 @@ impl Session {
                     self.end(&mut fx, false, true);
                     fx.push(Effect::ClearResume);
                     fx.push(Effect::Announce(Notice::Disconnected));
+                }
+            }
+            Event::VoiceLost(loss) => self.voice_lost(loss, now, &mut fx),
+            Event::VoiceRestored => {
+                if self.phase == Phase::Playing && self.link != Link::Up {
+                    self.link = Link::Up;
+                    self.link_up_since = Some(now);
+                }
+            }
+            Event::RejoinTimerFired => {
+                if self.phase == Phase::Playing
+                    && let Link::Down {
+                        loss,
+                        next: Some(at),
+                    } = &self.link
+                    && *at <= now
+                {
+                    if *loss == VoiceLoss::Disconnected {
+                        // Nobody moved the bot within the grace: it was kicked, or its channel is gone.
+                        self.end(&mut fx, true, true);
+                        fx.push(Effect::ClearResume);
+                        fx.push(Effect::Announce(Notice::Disconnected));
+                    } else {
+                        let loss = loss.clone();
+                        self.rejoin_now(loss, &mut fx);
+                    }
                 }
             }
             Event::ListenersChanged(n) => {
@@ -457,6 +559,8 @@ impl Session {
                 self.target = Some(target);
                 self.listeners = None;
                 self.upstream = Upstream::Up;
+                // A new join supersedes any voice trouble in the old channel.
+                self.link = Link::Up;
                 self.phase = Phase::Joining;
             }
             Phase::Joining => {
@@ -494,6 +598,9 @@ impl Session {
         let (station, volume) = (t.station.clone(), t.volume);
         self.phase = Phase::Playing;
         self.attached = true;
+        self.link = Link::Up;
+        self.rejoins = 0;
+        self.link_up_since = Some(now);
         fx.push(Effect::Attach {
             station: station.clone(),
             volume,
@@ -521,7 +628,74 @@ impl Session {
         self.target = None;
         self.listeners = None;
         self.upstream = Upstream::Up;
+        self.link = Link::Up;
+        self.rejoins = 0;
+        self.link_up_since = None;
         self.phase = Phase::Idle;
+    }
+
+    fn voice_lost(&mut self, loss: VoiceLoss, now: Instant, fx: &mut Vec<Effect>) {
+        if self.phase != Phase::Playing {
+            // Joining: the join's own answer decides; Idle: nothing to lose.
+            return;
+        }
+        if loss.is_final() {
+            self.end(fx, true, true);
+            fx.push(Effect::ClearResume);
+            fx.push(Effect::Announce(Notice::DaveRequired));
+            return;
+        }
+        match &self.link {
+            // Already waiting: the armed timer decides (a second report of the same failure is not news).
+            Link::Down { next: Some(_), .. } => return,
+            Link::Up => {
+                if self
+                    .link_up_since
+                    .is_some_and(|t| now.saturating_duration_since(t) >= STABLE_AFTER)
+                {
+                    self.rejoins = 0;
+                }
+            }
+            Link::Down { next: None, .. } => {}
+        }
+        if loss == VoiceLoss::Disconnected {
+            let at = crate::core::saturating_deadline(now, DISCONNECT_GRACE);
+            self.link = Link::Down {
+                loss,
+                next: Some(at),
+            };
+            fx.push(Effect::ArmRejoinTimer(at));
+            return;
+        }
+        if self.rejoins >= MAX_REJOINS {
+            let reason = loss.to_string();
+            self.end(fx, true, true);
+            fx.push(Effect::ClearResume);
+            fx.push(Effect::Announce(Notice::VoiceGaveUp { reason }));
+            return;
+        }
+        match rejoin_delay(&loss, self.rejoins) {
+            Some(delay) if delay.is_zero() => self.rejoin_now(loss, fx),
+            Some(delay) => {
+                let at = crate::core::saturating_deadline(now, delay);
+                self.link = Link::Down {
+                    loss,
+                    next: Some(at),
+                };
+                fx.push(Effect::ArmRejoinTimer(at));
+            }
+            // Only final and 4014 losses have no delay, and both returned above.
+            None => {}
+        }
+    }
+
+    fn rejoin_now(&mut self, loss: VoiceLoss, fx: &mut Vec<Effect>) {
+        let Some(channel) = self.channel() else {
+            return;
+        };
+        self.rejoins = self.rejoins.saturating_add(1);
+        self.link = Link::Down { loss, next: None };
+        fx.push(Effect::Rejoin(channel));
     }
 
     fn persist(&self, fx: &mut Vec<Effect>) {
@@ -992,6 +1166,218 @@ mod tests {
         assert_eq!(s2, s);
     }
 
+    fn lost(code: u16) -> Event {
+        Event::VoiceLost(VoiceLoss::from_close_code(code))
+    }
+
+    #[test]
+    fn expired_voice_session_rejoins_at_once_and_keeps_the_station() {
+        let (s, now) = playing("a");
+        let (s, fx) = s.handle(lost(4006), now);
+        assert_eq!(fx, vec![Effect::Rejoin(CH)]);
+        assert_eq!(s.phase(), Phase::Playing);
+        assert!(
+            s.is_attached(),
+            "the station stays attached across the rejoin"
+        );
+        assert_eq!(s.voice_loss(), Some(&VoiceLoss::SessionExpired));
+        let (s, fx) = s.handle(Event::VoiceRestored, now);
+        assert!(fx.is_empty());
+        assert_eq!(s.voice_loss(), None);
+        assert_eq!(s.rejoins(), 1);
+    }
+
+    #[test]
+    fn a_failed_rejoin_backs_off_before_the_next() {
+        let (s, now) = playing("a");
+        let (s, _) = s.handle(lost(4006), now);
+        // The rejoin itself failed the same way: the second attempt waits.
+        let (s, fx) = s.handle(lost(4006), now);
+        let at = now + Duration::from_secs(1);
+        assert_eq!(fx, vec![Effect::ArmRejoinTimer(at)]);
+        // The same failure reported again (the library's own event) is not a new attempt.
+        let (s, fx) = s.handle(lost(4006), now);
+        assert!(fx.is_empty());
+        let (s, fx) = s.handle(Event::RejoinTimerFired, now);
+        assert!(fx.is_empty(), "a stale (early) timer does nothing");
+        let (s, fx) = s.handle(Event::RejoinTimerFired, at);
+        assert_eq!(fx, vec![Effect::Rejoin(CH)]);
+        assert_eq!(s.rejoins(), 2);
+    }
+
+    #[rstest]
+    #[case::rate_limited(4021, 5)]
+    #[case::call_terminated(4022, 2)]
+    fn rate_limits_and_terminated_calls_wait_before_the_first_rejoin(
+        #[case] code: u16,
+        #[case] first_wait: u64,
+    ) {
+        let (s, now) = playing("a");
+        let (s, fx) = s.handle(lost(code), now);
+        let at = now + Duration::from_secs(first_wait);
+        assert_eq!(fx, vec![Effect::ArmRejoinTimer(at)]);
+        let (s, fx) = s.handle(Event::RejoinTimerFired, at);
+        assert_eq!(fx, vec![Effect::Rejoin(CH)]);
+        let (_, fx) = s.handle(lost(code), at);
+        assert_eq!(
+            fx,
+            vec![Effect::ArmRejoinTimer(
+                at + Duration::from_secs(first_wait * 2)
+            )]
+        );
+    }
+
+    #[test]
+    fn endless_rate_limits_give_up_after_the_limit() {
+        let (mut s, mut now) = playing("a");
+        let mut rejoins = 0;
+        let mut fx = Vec::new();
+        for _ in 0..=MAX_REJOINS * 2 {
+            (s, fx) = s.handle(lost(4021), now);
+            if let Some(Effect::ArmRejoinTimer(at)) = fx.first() {
+                now = *at;
+                let (next, again) = s.handle(Event::RejoinTimerFired, now);
+                assert_eq!(again, vec![Effect::Rejoin(CH)]);
+                rejoins += 1;
+                s = next;
+            } else {
+                break;
+            }
+        }
+        assert_eq!(rejoins, MAX_REJOINS);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Detach,
+                Effect::Leave,
+                Effect::ClearResume,
+                Effect::Announce(Notice::VoiceGaveUp {
+                    reason: VoiceLoss::RateLimited.to_string()
+                })
+            ]
+        );
+        assert_eq!(s.phase(), Phase::Idle);
+    }
+
+    #[test]
+    fn a_stable_connection_starts_the_backoff_over() {
+        let (s, now) = playing("a");
+        let (s, _) = run(s, vec![lost(4006), lost(4006)], now);
+        let at = now + Duration::from_secs(1);
+        let (s, _) = run(s, vec![Event::RejoinTimerFired, Event::VoiceRestored], at);
+        assert_eq!(s.rejoins(), 2);
+        // Soon after: the run continues (third attempt waits 2 s).
+        let (soon, fx) = s.clone().handle(lost(4006), at + Duration::from_secs(5));
+        assert_eq!(
+            fx,
+            vec![Effect::ArmRejoinTimer(at + Duration::from_secs(7))]
+        );
+        assert_eq!(soon.rejoins(), 2);
+        // Much later: a new run, rejoined at once.
+        let (_, fx) = s.handle(lost(4006), at + STABLE_AFTER);
+        assert_eq!(fx, vec![Effect::Rejoin(CH)]);
+    }
+
+    #[test]
+    fn dave_required_ends_the_session_at_once() {
+        let (s, now) = playing("a");
+        let (s, fx) = s.handle(lost(4017), now);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Detach,
+                Effect::Leave,
+                Effect::ClearResume,
+                Effect::Announce(Notice::DaveRequired)
+            ]
+        );
+        assert_eq!(s, fresh());
+        // Whatever the library reports next changes nothing.
+        let (s, fx) = run(s, vec![lost(4017), Event::RejoinTimerFired], now);
+        assert!(fx.is_empty());
+        assert_eq!(s, fresh());
+    }
+
+    #[test]
+    fn disconnected_4014_ends_after_the_grace_and_leaves() {
+        let (s, now) = playing("a");
+        let (s, fx) = s.handle(lost(4014), now);
+        let at = now + DISCONNECT_GRACE;
+        assert_eq!(fx, vec![Effect::ArmRejoinTimer(at)]);
+        assert_eq!(s.phase(), Phase::Playing);
+        let (s, fx) = s.handle(Event::RejoinTimerFired, at);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Detach,
+                Effect::Leave,
+                Effect::ClearResume,
+                Effect::Announce(Notice::Disconnected)
+            ]
+        );
+        assert_eq!(s.phase(), Phase::Idle);
+    }
+
+    #[test]
+    fn a_kick_during_the_4014_grace_ends_at_once() {
+        let (s, now) = playing("a");
+        let (s, _) = s.handle(lost(4014), now);
+        let (s, fx) = s.handle(Event::VoiceKicked, now);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Detach,
+                Effect::ClearResume,
+                Effect::Announce(Notice::Disconnected)
+            ]
+        );
+        // The grace timer firing later is stale.
+        let (s, fx) = s.handle(Event::RejoinTimerFired, now + DISCONNECT_GRACE);
+        assert!(fx.is_empty());
+        assert_eq!(s, fresh());
+    }
+
+    #[test]
+    fn a_move_during_the_4014_grace_keeps_playing_in_the_new_channel() {
+        let (s, now) = playing("a");
+        let (s, _) = s.handle(lost(4014), now);
+        let later = now + Duration::from_secs(1);
+        let (s, fx) = s.handle(Event::VoiceMoved { channel: CH2 }, later);
+        let mut moved = entry("a", None);
+        moved.voice_channel = CH2;
+        assert_eq!(
+            fx,
+            vec![
+                Effect::PersistResume(moved),
+                Effect::ArmRejoinTimer(later + DISCONNECT_GRACE)
+            ]
+        );
+        // The library connected to the new channel's server: nothing more to do.
+        let (s, fx) = s.handle(Event::VoiceRestored, later);
+        assert!(fx.is_empty());
+        let (s, fx) = s.handle(Event::RejoinTimerFired, later + DISCONNECT_GRACE);
+        assert!(fx.is_empty());
+        assert_eq!((s.phase(), s.channel()), (Phase::Playing, Some(CH2)));
+    }
+
+    #[test]
+    fn voice_trouble_while_joining_is_left_to_the_join() {
+        let now = Instant::now();
+        let (s, _) = fresh().handle(play("a", CH), now);
+        let (s, fx) = run(s, vec![lost(4006), Event::VoiceRestored, lost(4017)], now);
+        assert!(fx.is_empty());
+        assert_eq!(s.phase(), Phase::Joining);
+    }
+
+    #[test]
+    fn stop_during_voice_trouble_clears_it() {
+        let (s, now) = playing("a");
+        let (s, _) = s.handle(lost(4021), now);
+        let (s, fx) = s.handle(Event::StopRequested, now);
+        assert_eq!(fx, vec![Effect::Detach, Effect::Leave, Effect::ClearResume]);
+        assert_eq!(s, fresh());
+    }
+
     fn event() -> impl Strategy<Value = Event> {
         let station = prop_oneof![Just("a"), Just("b")];
         let channel = prop_oneof![Just(CH), Just(CH2)];
@@ -1005,6 +1391,18 @@ mod tests {
             Just(Event::VoiceJoinFailed { reason: "x".into() }),
             channel.prop_map(|channel| Event::VoiceMoved { channel }),
             Just(Event::VoiceKicked),
+            prop_oneof![
+                Just(4006u16),
+                Just(4009),
+                Just(4014),
+                Just(4017),
+                Just(4021),
+                Just(4022),
+                Just(4016)
+            ]
+            .prop_map(|code| Event::VoiceLost(VoiceLoss::from_close_code(code))),
+            Just(Event::VoiceRestored),
+            Just(Event::RejoinTimerFired),
             (0usize..3).prop_map(Event::ListenersChanged),
             Just(Event::IdleTimerFired),
             Just(Event::UpstreamDown),
@@ -1048,6 +1446,11 @@ mod tests {
                         Effect::Detach => attached = false,
                         Effect::Leave => prop_assert!(!attached, "left voice with a station attached"),
                         Effect::PersistResume(_) => prop_assert_ne!(next.phase(), Phase::Idle),
+                        // A rejoin keeps the station: only ever while playing with the link down.
+                        Effect::Rejoin(_) => {
+                            prop_assert_eq!(next.phase(), Phase::Playing);
+                            prop_assert!(next.voice_loss().is_some());
+                        }
                         _ => {}
                     }
                 }

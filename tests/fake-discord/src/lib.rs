@@ -9,6 +9,8 @@
 //! - the voice UDP endpoint: IP discovery, RTP decryption (AES-256-GCM and XChaCha20-Poly1305 rtpsize), Opus decode.
 //! - DAVE end-to-end encryption in voice, on by default (see [`dave`](crate::dave)): the fake is the MLS external
 //!   sender and hears through a simulated call member that decrypts each frame.
+//! - a second voice gateway, the target of [`VoiceHandle::move_endpoint`] (Discord moving a call to another voice
+//!   server); scripted voice trouble is in [`voice_trouble`].
 //!
 //! Tests drive it like a Discord user would and ask what the bot did:
 //!
@@ -45,6 +47,7 @@ pub mod rest;
 mod scenario;
 mod state;
 mod tls;
+pub mod voice_trouble;
 pub mod voice_udp;
 pub mod voice_ws;
 pub mod world;
@@ -64,6 +67,7 @@ pub use scenario::{
     Modal, RestHandle, VoiceHandle, VoiceStats,
 };
 pub use state::{Callback, FaultKind, MessageRecord, RecordedRequest, message_flags};
+pub use voice_trouble::VoiceAttempt;
 pub use world::{
     APPLICATION_ID, BOT_ID, DJ_ROLE_ID, GUILD_ID, LISTENER_ID, LURKER_ID, OTHER_VOICE_CHANNEL_ID,
     OWNER_ID, TEXT_CHANNEL_ID, VOICE_CHANNEL_ID, World,
@@ -78,6 +82,8 @@ pub(crate) struct Shared {
     pub gateway_url: String,
     /// `localhost:PORT`: VOICE_SERVER_UPDATE's `endpoint` (songbird prepends `wss://` and appends `/?v=4`).
     pub voice_endpoint: String,
+    /// The second voice gateway's `localhost:PORT`, where `voice().move_endpoint()` moves a call.
+    pub voice_endpoint_moved: String,
     pub udp_port: u16,
     pub heartbeat_interval_ms: u64,
     /// DAVE (E2EE) required in voice, as on Discord since 2026-03-01; off only for the legacy-path test.
@@ -138,6 +144,9 @@ impl Builder {
         let voice = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(bind("voice gateway listener"))?;
+        let voice_moved = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(bind("second voice gateway listener"))?;
         let udp = UdpSocket::bind("127.0.0.1:0")
             .await
             .map_err(bind("voice UDP socket"))?;
@@ -150,6 +159,7 @@ impl Builder {
             port(voice.local_addr())?,
         );
         let udp_port = port(udp.local_addr())?;
+        let voice_moved_port = port(voice_moved.local_addr())?;
         let tls = tls::make()?;
         let hub = Hub::new(self.world);
         hub.update(|st| st.interaction_deadline = self.interaction_deadline);
@@ -157,6 +167,7 @@ impl Builder {
             hub,
             gateway_url: format!("ws://127.0.0.1:{gateway_port}"),
             voice_endpoint: format!("localhost:{voice_port}"),
+            voice_endpoint_moved: format!("localhost:{voice_moved_port}"),
             udp_port,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u64,
             dave: self.dave,
@@ -166,6 +177,11 @@ impl Builder {
             tokio::spawn(gateway::serve(gateway, shared.clone())),
             tokio::spawn(voice_ws::serve(voice, tls.acceptor.clone(), shared.clone())),
             tokio::spawn(voice_udp::serve(udp, shared.clone())),
+            tokio::spawn(voice_trouble::serve_moved(
+                voice_moved,
+                tls.acceptor.clone(),
+                shared.clone(),
+            )),
         ];
         Ok(FakeDiscord {
             shared,

@@ -1126,8 +1126,8 @@ pub struct VoiceStats {
 /// A guild's voice connection as the fake voice server sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct VoiceHandle<'a> {
-    d: &'a FakeDiscord,
-    guild: u64,
+    pub(crate) d: &'a FakeDiscord,
+    pub(crate) guild: u64,
 }
 
 fn window_samples(st: &State, guild: u64, window: Duration) -> Vec<f32> {

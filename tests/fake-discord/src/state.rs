@@ -251,6 +251,8 @@ pub(crate) struct State {
     pub buckets: HashMap<String, (Instant, u32)>,
     /// The 3 s Discord gives a bot to answer an interaction.
     pub interaction_deadline: Duration,
+    /// Scripted voice trouble and the client's reconnect attempts (`voice_trouble`).
+    pub trouble: crate::voice_trouble::Trouble,
 }
 
 impl State {
@@ -270,6 +272,7 @@ impl State {
             unknown_ssrc_packets: 0,
             buckets: HashMap::new(),
             interaction_deadline: Duration::from_secs(3),
+            trouble: crate::voice_trouble::Trouble::default(),
         }
     }
 

@@ -189,13 +189,15 @@ pub(crate) async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
         let pkt = &buf[..n];
         match classify(pkt) {
             Datagram::Discovery { ssrc } => {
-                let _ = socket.send_to(&discovery_response(ssrc, from), from).await;
+                // Recorded before answering: the client sends SELECT_PROTOCOL the moment it has the answer,
+                // and on a reconnect the check must not see the previous connection's address.
                 shared.hub.update(|st| match st.ssrc_guild(ssrc) {
                     Some(g) => st.audio.entry(g).or_default().discovery_from = Some(from),
                     None => st.violation(format!(
                         "IP discovery for SSRC {ssrc}, which no voice READY assigned"
                     )),
                 });
+                let _ = socket.send_to(&discovery_response(ssrc, from), from).await;
             }
             Datagram::Keepalive { ssrc } => shared.hub.update(|st| {
                 if let Some(g) = st.ssrc_guild(ssrc) {

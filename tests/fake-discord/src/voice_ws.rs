@@ -54,7 +54,7 @@ fn frame(op: u8, d: &Value) -> String {
 }
 
 #[allow(clippy::result_large_err)] // The handshake callback's error type is tungstenite's, not ours.
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: Arc<Shared>) {
+pub(crate) async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, shared: Arc<Shared>) {
     let mut uri = String::new();
     let ws = tokio_tungstenite::accept_hdr_async(
         stream,
@@ -188,6 +188,9 @@ fn inbound(
     }
     match op {
         0 => {
+            if let Some(close) = crate::voice_trouble::on_attempt(st, &d, "IDENTIFY") {
+                return Some(close);
+            }
             let g = match authenticate(st, &d, "IDENTIFY") {
                 Ok(g) => g,
                 Err(close) => return Some(close),
@@ -304,6 +307,9 @@ fn inbound(
             None
         }
         7 => {
+            if let Some(close) = crate::voice_trouble::on_attempt(st, &d, "RESUME") {
+                return Some(close);
+            }
             let g = match authenticate(st, &d, "RESUME") {
                 Ok(g) => g,
                 Err(close) => return Some(close),
