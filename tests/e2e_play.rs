@@ -640,13 +640,13 @@ async fn volume_change_moves_to_a_quieter_hub_without_leaving() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         quiet = voice.hearing(Duration::from_millis(800));
     }
-    // The window that saw the level drop may still straddle the switch (a splice shifts the FFT peak by ~0.5 Hz
-    // under load): judge the frequency on a window wholly after it.
+    // The same station plays on (not another hub's). Judged on a window wholly after the switch, with the
+    // tolerance every tone check uses: an 800 ms FFT has 1.25 Hz bins, and a late or concealed frame under load
+    // moved the interpolated peak to 440.5–440.75 Hz, which an exact-Hz check (`round() == 440`) called a failure.
     let settled = voice.record(Duration::from_millis(800)).await;
     let f = fake_discord::audio::dominant_frequency(&settled);
-    assert_eq!(
-        f.map(f32::round),
-        Some(440.0),
+    assert!(
+        f.is_some_and(|f| (f - 440.0).abs() < 3.0),
         "{quiet:?}, then {f:?}; {:?}",
         voice.stats()
     );
