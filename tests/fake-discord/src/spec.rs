@@ -386,7 +386,7 @@ impl Spec {
             }
         };
         for error in validator.iter_errors(instance) {
-            for leaf in explain(&error) {
+            for leaf in self.explain(&error, part.starts_with("request")) {
                 out.push(Mismatch {
                     operation: op.id.clone(),
                     part: part.to_owned(),
@@ -596,62 +596,93 @@ fn spec_pointer(error: &ValidationError<'_>) -> String {
         .unwrap_or_else(|| error.schema_path().as_str().to_owned())
 }
 
-/// A union failure (`anyOf`/`oneOf` with none valid) says only "not valid under any"; this descends into the
-/// alternative that came closest (the one whose failures are deepest in the instance, then the fewest), so the
-/// report names the field that is wrong. Every other error is reported as it is.
-fn explain(error: &ValidationError<'_>) -> Vec<Mismatch> {
-    let context = match error.kind() {
-        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
-            Some(context)
+impl Spec {
+    /// Whether a type failure is one Discord does not make, by the spec's own conventions:
+    /// - its README: "Our API accepts strings for int fields if they are parseable as ints", and Discord's docs
+    ///   type permissions (`default_member_permissions`) as strings where the spec says integer;
+    /// - in requests, a snowflake written as a JSON integer (Discord parses both; serenity 0.12 writes select
+    ///   menus' `default_values[].id` as numbers). Answers must carry snowflakes as strings, as Discord's do.
+    fn excused(&self, error: &ValidationError<'_>, request: bool) -> bool {
+        if !matches!(error.kind(), ValidationErrorKind::Type { .. }) {
+            return false;
         }
-        _ => None,
-    };
-    let leaf = || Mismatch {
-        operation: String::new(),
-        part: String::new(),
-        instance_path: error.instance_path().as_str().to_owned(),
-        schema_path: spec_pointer(error),
-        message: error.masked().to_string(),
-    };
-    let Some(context) = context else {
-        return vec![leaf()];
-    };
-    // Discord's unions are tagged by a `type` field (component types, callback types, option types): an
-    // alternative whose tag does not match is not the one the value meant to be.
-    let tag = format!("{}/type", error.instance_path().as_str());
-    let tag_fits = |branch: &Vec<ValidationError<'static>>| {
-        !branch.iter().any(|e| {
-            matches!(e.kind().keyword(), "enum" | "const") && e.instance_path().as_str() == tag
-        })
-    };
-    let candidates: Vec<&Vec<ValidationError<'static>>> = if context.iter().any(tag_fits) {
-        context.iter().filter(|b| tag_fits(b)).collect()
-    } else {
-        context.iter().collect()
-    };
-    let best = candidates
-        .into_iter()
-        .map(|branch| branch.iter().flat_map(explain).collect::<Vec<_>>())
-        .filter(|leaves| !leaves.is_empty())
-        .max_by_key(|leaves| {
-            let depth = leaves
-                .iter()
-                .map(|l| l.instance_path.matches('/').count())
-                .max()
-                .unwrap_or(0);
-            (depth, std::cmp::Reverse(leaves.len()))
+        let pointer = spec_pointer(error);
+        let expects_integer = self.doc.pointer(&pointer).is_some_and(|t| match t {
+            Value::String(t) => t == "integer",
+            Value::Array(ts) => ts.iter().any(|t| t == "integer"),
+            _ => false,
         });
-    match best {
-        Some(mut leaves) => {
-            let alternatives = context.len();
-            for l in &mut leaves {
+        let instance: &Value = error.instance();
+        (expects_integer && instance.as_str().is_some_and(|s| s.parse::<i64>().is_ok()))
+            || (request && pointer == "/components/schemas/SnowflakeType/type" && instance.is_u64())
+    }
+
+    /// A union failure (`anyOf`/`oneOf` with none valid) says only "not valid under any"; this descends into the
+    /// alternative that came closest (the one whose `type` tag fits, then whose failures are deepest in the
+    /// instance, then the fewest), so the report names the field that is wrong. A union one of whose alternatives
+    /// fails only by [`excused`](Self::excused) failures is satisfied. Every other error is reported as it is.
+    fn explain(&self, error: &ValidationError<'_>, request: bool) -> Vec<Mismatch> {
+        let context = match error.kind() {
+            ValidationErrorKind::AnyOf { context }
+            | ValidationErrorKind::OneOfNotValid { context } => Some(context),
+            _ => None,
+        };
+        let Some(context) = context else {
+            if self.excused(error, request) {
+                return Vec::new();
+            }
+            return vec![Mismatch {
+                operation: String::new(),
+                part: String::new(),
+                instance_path: error.instance_path().as_str().to_owned(),
+                schema_path: spec_pointer(error),
+                message: error.masked().to_string(),
+            }];
+        };
+        let explained: Vec<Vec<Mismatch>> = context
+            .iter()
+            .map(|branch| {
+                branch
+                    .iter()
+                    .flat_map(|e| self.explain(e, request))
+                    .collect()
+            })
+            .collect();
+        if explained.iter().any(Vec::is_empty) {
+            return Vec::new();
+        }
+        // Discord's unions are tagged by a `type` field (component types, callback types, option types): an
+        // alternative whose tag does not match is not the one the value meant to be.
+        let tag = format!("{}/type", error.instance_path().as_str());
+        let tag_fits = |branch: &Vec<ValidationError<'static>>| {
+            !branch.iter().any(|e| {
+                matches!(e.kind().keyword(), "enum" | "const") && e.instance_path().as_str() == tag
+            })
+        };
+        let any_fits = context.iter().any(tag_fits);
+        let best = context
+            .iter()
+            .zip(explained)
+            .filter(|(branch, _)| !any_fits || tag_fits(branch))
+            .map(|(_, leaves)| leaves)
+            .max_by_key(|leaves| {
+                let depth = leaves
+                    .iter()
+                    .map(|l| l.instance_path.matches('/').count())
+                    .max()
+                    .unwrap_or(0);
+                (depth, std::cmp::Reverse(leaves.len()))
+            })
+            .unwrap_or_default();
+        let alternatives = context.len();
+        best.into_iter()
+            .map(|mut l| {
                 if !l.message.ends_with(" alternatives)") {
                     l.message = format!("{} (closest of {alternatives} alternatives)", l.message);
                 }
-            }
-            leaves
-        }
-        None => vec![leaf()],
+                l
+            })
+            .collect()
     }
 }
 
@@ -770,6 +801,70 @@ mod tests {
     }
 
     #[test]
+    fn int_parseable_strings_and_integer_snowflakes_in_requests_are_accepted() {
+        let s = spec();
+        let m = s
+            .operation("PUT", "/applications/1/commands")
+            .expect("bulk_set_application_commands");
+        let cmd = json!([{"name": "radio", "description": "Radio", "type": 1, "default_member_permissions": "32"}]);
+        assert!(
+            s.check_request(&m, &[], "application/json", Some(&cmd))
+                .is_empty()
+        );
+        let cmd = json!([{"name": "radio", "description": "Radio", "default_member_permissions": "admin"}]);
+        assert_eq!(
+            s.check_request(&m, &[], "application/json", Some(&cmd))
+                .len(),
+            1
+        );
+        let m = s
+            .operation("POST", "/interactions/1/tok/callback")
+            .expect("create_interaction_response");
+        let select = |id: Value| {
+            json!({"type": 4, "data": {"components": [{"type": 1, "components": [{
+                "type": 8, "custom_id": "ch", "default_values": [{"id": id, "type": "channel"}]
+            }]}]}})
+        };
+        assert!(
+            s.check_request(&m, &[], "application/json", Some(&select(json!(7))))
+                .is_empty()
+        );
+        assert!(
+            s.check_request(&m, &[], "application/json", Some(&select(json!("7"))))
+                .is_empty()
+        );
+        let bad = s.check_request(&m, &[], "application/json", Some(&select(json!(-7))));
+        assert!(!bad.is_empty());
+        // Answers carry snowflakes as strings.
+        let m = s.operation("GET", "/users/@me").expect("get_my_user");
+        let me = json!({"id": 5, "username": "a", "avatar": null, "discriminator": "0", "public_flags": 0,
+                        "flags": 0, "global_name": null, "mfa_enabled": false, "locale": "en-US"});
+        let bad = s.check_response(&m, 200, Some(&me));
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(bad[0].instance_path, "/id");
+    }
+
+    #[test]
+    fn multipart_payload_json_is_judged_by_the_multipart_schema() {
+        let s = spec();
+        let m = s
+            .operation("POST", "/webhooks/1/tok")
+            .expect("execute_webhook");
+        let ct = "multipart/form-data; boundary=XyZ";
+        assert!(
+            s.check_request(&m, &[], ct, Some(&json!({"content": "hi"})))
+                .is_empty()
+        );
+        let bad = s.check_request(
+            &m,
+            &[],
+            ct,
+            Some(&json!({"content": "hi", "flags": "ephemeral"})),
+        );
+        assert!(bad.iter().any(|b| b.instance_path == "/flags"), "{bad:?}");
+    }
+
+    #[test]
     fn bodies_where_none_belongs_and_missing_bodies_are_reported() {
         let s = spec();
         let m = s
@@ -802,7 +897,7 @@ mod tests {
         let bad = s.check_response(
             &m,
             200,
-            Some(&json!({"url": "wss://gateway.discord.gg", "shards": "1"})),
+            Some(&json!({"url": "wss://gateway.discord.gg", "shards": "one"})),
         );
         assert!(bad.iter().any(|b| b.instance_path == "/shards"), "{bad:?}");
         assert!(
