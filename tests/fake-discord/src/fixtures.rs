@@ -58,6 +58,8 @@ pub fn user(u: &User) -> Value {
         "avatar": null,
         "bot": u.bot,
         "public_flags": 0,
+        "flags": 0,
+        "primary_guild": null,
     })
 }
 
@@ -74,6 +76,7 @@ pub fn member(m: &Member) -> Value {
         "flags": 0,
         "pending": false,
         "communication_disabled_until": null,
+        "banner": null,
     })
 }
 
@@ -259,6 +262,7 @@ pub fn current_user(world: &World) -> Value {
         "locale": "en-US",
         "flags": 0,
         "public_flags": 0,
+        "primary_guild": null,
     })
 }
 
@@ -278,6 +282,15 @@ pub fn application_info(world: &World) -> Value {
         "approximate_guild_count": world.guilds.len(),
         "interactions_endpoint_url": null,
         "tags": [],
+        // The rest of what Discord's spec (PrivateApplicationResponse) says every answer carries.
+        "type": null,
+        "flags_new": "0",
+        "redirect_uris": [],
+        "role_connections_verification_url": null,
+        "approximate_user_install_count": 0,
+        "approximate_user_authorization_count": 0,
+        "explicit_content_filter": 0,
+        "eligible_oauth2_scopes": ["bot", "applications.commands"],
     })
 }
 
@@ -305,6 +318,11 @@ pub fn registered_command(
         Value::Object(o) => o.clone(),
         _ => serde_json::Map::new(),
     };
+    // Discord answers with the options it stored: a field sent as `null` (serenity writes `min_length: null`) is
+    // absent from the answer, not echoed.
+    if let Some(options) = obj.get_mut("options") {
+        drop_null_fields(options);
+    }
     obj.entry("type").or_insert(json!(1));
     obj.entry("description").or_insert(json!(""));
     obj.entry("default_member_permissions")
@@ -317,6 +335,89 @@ pub fn registered_command(
         obj.insert("guild_id".into(), json!(g.to_string()));
     }
     Value::Object(obj)
+}
+
+/// Removes `null`-valued fields from every object in `v`, recursively.
+fn drop_null_fields(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            o.retain(|_, f| !f.is_null());
+            o.values_mut().for_each(drop_null_fields);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_null_fields),
+        _ => {}
+    }
+}
+
+/// Message components as Discord stores and returns them: every component gets its numeric `id` (numbered in
+/// order, depth first, where the sender gave none) and the defaults Discord fills in (select menus pick 1 of 1,
+/// containers have no accent colour and no spoiler, separators are a small divider, thumbnails no description).
+pub fn components_as_returned(components: &Value) -> Value {
+    fn used(v: &Value, ids: &mut Vec<u64>) {
+        match v {
+            Value::Object(o) => {
+                if let Some(id) = o.get("id").and_then(Value::as_u64) {
+                    ids.push(id);
+                }
+                o.values().for_each(|c| used(c, ids));
+            }
+            Value::Array(a) => a.iter().for_each(|c| used(c, ids)),
+            _ => {}
+        }
+    }
+    fn number(v: &mut Value, next: &mut u64, taken: &[u64]) {
+        let Value::Object(o) = v else {
+            return;
+        };
+        if o.get("type").and_then(Value::as_u64).is_none() {
+            return;
+        }
+        if o.get("id").is_none_or(Value::is_null) {
+            while taken.contains(next) {
+                *next += 1;
+            }
+            o.insert("id".into(), json!(*next));
+            *next += 1;
+        }
+        match o.get("type").and_then(Value::as_u64) {
+            Some(3 | 5..=8) => {
+                o.entry("min_values").or_insert(json!(1));
+                o.entry("max_values").or_insert(json!(1));
+            }
+            Some(11) => {
+                o.entry("description").or_insert(Value::Null);
+                o.entry("spoiler").or_insert(json!(false));
+            }
+            Some(14) => {
+                o.entry("spacing").or_insert(json!(1));
+                o.entry("divider").or_insert(json!(true));
+            }
+            Some(17) => {
+                o.entry("accent_color").or_insert(Value::Null);
+                o.entry("spoiler").or_insert(json!(false));
+            }
+            _ => {}
+        }
+        if let Some(Value::Array(children)) = o.get_mut("components") {
+            for c in children {
+                number(c, next, taken);
+            }
+        }
+        if let Some(accessory) = o.get_mut("accessory") {
+            number(accessory, next, taken);
+        }
+    }
+    let mut out = components.clone();
+    drop_null_fields(&mut out);
+    let mut taken = Vec::new();
+    used(&out, &mut taken);
+    let mut next = 1;
+    if let Value::Array(rows) = &mut out {
+        for row in rows {
+            number(row, &mut next, &taken);
+        }
+    }
+    out
 }
 
 /// The fields of a message the fake stores; see [`message`].
@@ -338,7 +439,7 @@ pub struct MessageFields<'a> {
 }
 
 pub fn message(m: &MessageFields<'_>) -> Value {
-    json!({
+    let mut v = json!({
         "id": m.id.to_string(),
         "channel_id": m.channel_id.to_string(),
         "guild_id": m.guild_id.map(|g| g.to_string()),
@@ -358,9 +459,15 @@ pub fn message(m: &MessageFields<'_>) -> Value {
         "type": m.kind,
         "flags": m.flags,
         "components": m.components,
-        "webhook_id": m.webhook_id.map(|w| w.to_string()),
-        "application_id": m.application_id.map(|a| a.to_string()),
-    })
+    });
+    // Discord omits these for a bot's own channel messages; it never sends them as `null`.
+    if let Some(w) = m.webhook_id {
+        v["webhook_id"] = json!(w.to_string());
+    }
+    if let Some(a) = m.application_id {
+        v["application_id"] = json!(a.to_string());
+    }
+    v
 }
 
 /// The envelope every guild interaction shares; `kind` is 2 (command), 3 (component), 4 (autocomplete) or 5 (modal).

@@ -45,6 +45,7 @@ pub mod gateway;
 pub mod process;
 pub mod rest;
 mod scenario;
+pub mod spec;
 mod state;
 mod tls;
 pub mod voice_trouble;

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::Shared;
 use crate::fixtures;
+use crate::spec::Spec;
 use crate::state::{Callback, FaultKind, MessageRecord, RecordedRequest, State, message_flags};
 
 /// Requests per bucket window advertised in the rate-limit headers.
@@ -97,6 +98,20 @@ async fn handle(
         Ok(b) => b.to_bytes(),
         Err(_) => Bytes::new(),
     };
+    let parsed = parse_body(&content_type, &raw);
+    // Discord's OpenAPI spec judges the request before the fake answers it (outside the state lock: a validator
+    // is compiled on an operation's first use).
+    let api_path = full_path.strip_prefix("/api/v10").map(str::to_owned);
+    let spec_request = match (&api_path, &parsed) {
+        (Some(path), Ok(body)) => Some(spec_request(
+            &method,
+            path,
+            &query,
+            &content_type,
+            body.as_ref(),
+        )),
+        _ => None,
+    };
 
     // One update: the answer, its rate-limit headers and the log entry become visible together, so a test woken
     // by the answer's side effects (e.g. commands registered) also sees the request.
@@ -112,7 +127,7 @@ async fn handle(
                     full_path.clone(),
                 )
             }
-            Some(path) => match parse_body(&content_type, &raw) {
+            Some(path) => match parsed {
                 Err(e) => {
                     st.violation(format!("{method} {path}: {e}"));
                     (
@@ -128,6 +143,7 @@ async fn handle(
                 ),
             },
         };
+        record_spec_request(st, spec_request, &answer);
         let headers = answer
             .route
             .as_ref()
@@ -146,6 +162,11 @@ async fn handle(
         (answer, headers)
     });
 
+    // The answer is judged too, and recorded before the bot can react to it.
+    if let Some(path) = &api_path {
+        judge_response(&shared, &method, path, &answer);
+    }
+
     let mut builder =
         Response::builder().status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK));
     for (k, v) in headers {
@@ -162,6 +183,79 @@ async fn handle(
         .body(Full::new(bytes))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
     Ok(response)
+}
+
+/// What Discord's OpenAPI spec says about a request.
+enum SpecRequest {
+    /// No operation of the spec has this method and path.
+    NoOperation(String),
+    /// The request's mismatches with its operation, as violation messages.
+    Checked(Vec<String>),
+}
+
+fn spec_request(
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    content_type: &str,
+    body: Option<&Value>,
+) -> SpecRequest {
+    let spec = match Spec::get() {
+        Ok(spec) => spec,
+        Err(e) => return SpecRequest::Checked(vec![format!("Discord's OpenAPI spec: {e}")]),
+    };
+    match spec.operation(method, path) {
+        None => SpecRequest::NoOperation(format!(
+            "Discord's OpenAPI spec has no operation for {method} /api/v10{path}"
+        )),
+        Some(op) => SpecRequest::Checked(
+            spec.check_request(&op, query, content_type, body)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        ),
+    }
+}
+
+fn spec_response(method: &str, path: &str, status: u16, body: Option<&Value>) -> Vec<String> {
+    let Ok(spec) = Spec::get() else {
+        return Vec::new(); // already reported for the request
+    };
+    spec.operation(method, path)
+        .map(|op| {
+            spec.check_response(&op, status, body)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Records what the spec said about a request, with the answer the fake gave it.
+fn record_spec_request(st: &mut State, verdict: Option<SpecRequest>, answer: &Answer) {
+    match verdict {
+        // The route table already reported an unknown route; the spec agrees it does not exist.
+        Some(SpecRequest::NoOperation(_)) if answer.route.is_none() && answer.status == 404 => {}
+        Some(SpecRequest::NoOperation(why)) => st.violation(why),
+        Some(SpecRequest::Checked(mismatches)) => {
+            for m in mismatches {
+                st.violation(m);
+            }
+        }
+        None => {}
+    }
+}
+
+/// Checks the fake's answer against the operation's responses and records the mismatches.
+fn judge_response(shared: &Shared, method: &str, path: &str, answer: &Answer) {
+    let mismatches = spec_response(method, path, answer.status, answer.body.as_ref());
+    if !mismatches.is_empty() {
+        shared.hub.update(|st| {
+            for m in mismatches {
+                st.violation(m);
+            }
+        });
+    }
 }
 
 /// serenity appends query parameters as `?&k=v`, so empty pairs are skipped.
@@ -438,10 +532,7 @@ fn guild_read(st: &State, g: &str, rest: &[&str]) -> Answer {
         return Answer::error(Some("GET /guilds/{id}"), 404, 10_004, "Unknown Guild");
     };
     match rest {
-        [] => Answer::ok(
-            "GET /guilds/{id}",
-            fixtures::guild_create(guild, &st.world, None),
-        ),
+        [] => Answer::ok("GET /guilds/{id}", guild_rest(guild, &st.world)),
         ["channels"] => Answer::ok(
             "GET /guilds/{id}/channels",
             Value::Array(
@@ -481,6 +572,45 @@ fn guild_read(st: &State, g: &str, rest: &[&str]) -> Answer {
             retry_after: None,
         },
     }
+}
+
+/// `GET /guilds/{id}` as Discord answers it: the guild object without GUILD_CREATE's gateway-only fields (members,
+/// channels, voice states, …), with the REST-only ones Discord's spec (GuildWithCountsResponse) requires.
+fn guild_rest(guild: &crate::world::Guild, world: &crate::world::World) -> Value {
+    let mut v = fixtures::guild_create(guild, world, None);
+    if let Some(o) = v.as_object_mut() {
+        for gateway_only in [
+            "joined_at",
+            "large",
+            "unavailable",
+            "member_count",
+            "voice_states",
+            "members",
+            "channels",
+            "threads",
+            "presences",
+            "stage_instances",
+            "guild_scheduled_events",
+            "soundboard_sounds",
+        ] {
+            o.remove(gateway_only);
+        }
+        for (k, val) in [
+            ("home_header", Value::Null),
+            ("region", json!("deprecated")),
+            ("widget_enabled", json!(false)),
+            ("widget_channel_id", Value::Null),
+            ("max_presences", Value::Null),
+            ("max_stage_video_channel_users", json!(50)),
+            ("max_video_channel_users", json!(25)),
+            ("safety_alerts_channel_id", Value::Null),
+            ("nsfw", json!(false)),
+            ("incidents_data", Value::Null),
+        ] {
+            o.entry(k).or_insert(val);
+        }
+    }
+    v
 }
 
 /// Discord's checks on a command definition (chat-input names, lengths, option counts and order).
@@ -741,10 +871,25 @@ fn apply_message_fields(m: &mut MessageRecord, body: &Value) {
         c.as_str().unwrap_or("").clone_into(&mut m.content);
     }
     if let Some(e) = body.get("embeds") {
-        m.embeds = if e.is_null() { json!([]) } else { e.clone() };
+        m.embeds = if e.is_null() {
+            json!([])
+        } else {
+            let mut embeds = e.clone();
+            // Discord stores a bot's embeds as `rich` ones and says so in every answer.
+            for embed in embeds.as_array_mut().into_iter().flatten() {
+                if let Some(o) = embed.as_object_mut() {
+                    o.entry("type").or_insert(json!("rich"));
+                }
+            }
+            embeds
+        };
     }
     if let Some(c) = body.get("components") {
-        m.components = if c.is_null() { json!([]) } else { c.clone() };
+        m.components = if c.is_null() {
+            json!([])
+        } else {
+            fixtures::components_as_returned(c)
+        };
     }
 }
 
