@@ -60,6 +60,8 @@ pub use scenario::{
     Choice, GatewayHandle, GatewayStats, GuildHandle, Heard, Interaction, MemberHandle, Message,
     Modal, RestHandle, VoiceHandle, VoiceStats,
 };
+pub use scenario::{SentOps, ShardStats};
+pub use state::SentOp;
 pub use state::{Callback, FaultKind, MessageRecord, RecordedRequest, message_flags};
 pub use world::{
     APPLICATION_ID, BOT_ID, DJ_ROLE_ID, GUILD_ID, LISTENER_ID, LURKER_ID, OTHER_VOICE_CHANNEL_ID,
@@ -85,6 +87,7 @@ pub struct Builder {
     world: World,
     heartbeat_interval: Duration,
     interaction_deadline: Duration,
+    gateway_limits: state::GatewayLimits,
 }
 
 impl Builder {
@@ -107,6 +110,32 @@ impl Builder {
     #[must_use]
     pub fn interaction_deadline(mut self, deadline: Duration) -> Self {
         self.interaction_deadline = deadline;
+        self
+    }
+
+    /// The shard count `/gateway/bot` recommends and the gateway routes guilds by (default 1). Each shard is its
+    /// own connection and session; a guild's events go to shard `(guild_id >> 22) % shards`, as on Discord, so a
+    /// sharded world needs guild ids that differ in their upper bits (e.g. `n << 22`).
+    #[must_use]
+    pub fn shards(mut self, shards: u32) -> Self {
+        self.gateway_limits.shards = shards.max(1);
+        self
+    }
+
+    /// `session_start_limit.max_concurrency` (default 1): identifies allowed per 5 s; more are answered with
+    /// op 9 and recorded as violations.
+    #[must_use]
+    pub fn max_concurrency(mut self, max_concurrency: u32) -> Self {
+        self.gateway_limits.max_concurrency = max_concurrency.max(1);
+        self
+    }
+
+    /// The per-connection send budget (default Discord's: 120 events per 60 s); the event over it closes the
+    /// connection with 4008 and is a violation.
+    #[must_use]
+    pub fn gateway_send_limit(mut self, events: u32, window: Duration) -> Self {
+        self.gateway_limits.send_limit = events;
+        self.gateway_limits.send_window = window;
         self
     }
 
@@ -137,7 +166,10 @@ impl Builder {
         let udp_port = port(udp.local_addr())?;
         let tls = tls::make()?;
         let hub = Hub::new(self.world);
-        hub.update(|st| st.interaction_deadline = self.interaction_deadline);
+        hub.update(|st| {
+            st.interaction_deadline = self.interaction_deadline;
+            st.gateway.limits = self.gateway_limits.clone();
+        });
         let shared = Arc::new(Shared {
             hub,
             gateway_url: format!("ws://127.0.0.1:{gateway_port}"),
@@ -185,6 +217,7 @@ impl FakeDiscord {
             world: World::default(),
             heartbeat_interval: Duration::from_millis(41_250),
             interaction_deadline: Duration::from_secs(3),
+            gateway_limits: state::GatewayLimits::default(),
         }
     }
 
