@@ -15,6 +15,7 @@ use crate::audio::hub::UpstreamState;
 use crate::core::guild::Volume;
 use crate::core::ids::{ChannelKey, GuildKey};
 use crate::core::player::{Effect, Event, Notice, Phase, Session};
+use crate::core::send_budget::VoiceOp;
 use crate::core::station::model::StationId;
 use crate::discord::render;
 
@@ -181,6 +182,7 @@ impl GuildTask {
                         reason: "invalid channel".into(),
                     });
                 };
+                self.shared.pacer.acquire(self.guild, VoiceOp::Join).await;
                 match self.shared.songbird.join(gid, cid).await {
                     Ok(_) => Some(Event::VoiceJoined { channel }),
                     Err(e) => {
@@ -195,6 +197,7 @@ impl GuildTask {
                 }
             }
             Effect::Leave => {
+                self.shared.pacer.acquire(self.guild, VoiceOp::Leave).await;
                 if let Err(e) = self.shared.songbird.remove(gid).await {
                     tracing::debug!(guild = %self.guild, error = %e, "leave: not in voice");
                 }
