@@ -129,7 +129,7 @@ mod tests {
         let mut times = Vec::with_capacity(n);
         while times.len() < n {
             match budget.try_send(now, op) {
-                Ok(()) => times.push(now - start),
+                Ok(()) => times.push(now.duration_since(start)),
                 Err(at) => {
                     assert!(at > now, "a refusal names a later instant");
                     now = at;
@@ -144,7 +144,10 @@ mod tests {
         let mut start = 0;
         let mut best = 0;
         for (end, t) in times.iter().enumerate() {
-            while times.get(start).is_some_and(|s| *t - *s >= window) {
+            while times
+                .get(start)
+                .is_some_and(|s| t.saturating_sub(*s) >= window)
+            {
                 start += 1;
             }
             best = best.max(end + 1 - start);

@@ -38,7 +38,7 @@ pub use notice::{Keyed, error_key, notice_key, render_notice};
 
 /// How many similar stations a failed play suggests.
 const SIMILAR: usize = 3;
-/// How long a shard's resume waits for its guilds' GUILD_CREATE (their voice states order the resume).
+/// How long a shard's resume waits for its guilds' `GUILD_CREATE` (their voice states order the resume).
 const GUILDS_AVAILABLE_WAIT: Duration = Duration::from_secs(10);
 /// How long the resume waits for a guild's join to queue on its shard before it resumes the next guild.
 const JOIN_QUEUED_WAIT: Duration = Duration::from_secs(2);
@@ -174,7 +174,7 @@ pub(crate) struct Shared {
     closing: std::sync::atomic::AtomicBool,
     /// Every op 4 (join, leave) waits here for its shard's gateway budget.
     pub(crate) pacer: pacer::VoicePacer,
-    /// Guilds whose GUILD_CREATE arrived (their members' voice states are known).
+    /// Guilds whose `GUILD_CREATE` arrived (their members' voice states are known).
     available: watch::Sender<HashSet<GuildKey>>,
 }
 
@@ -513,7 +513,7 @@ impl Playback {
         self.shared.pacer.shard_ready(shard, total);
     }
 
-    /// A guild's GUILD_CREATE arrived (after its voice states were forwarded).
+    /// A guild's `GUILD_CREATE` arrived (after its voice states were forwarded).
     pub fn guild_available(&self, guild: GuildKey) {
         self.shared.available.send_modify(|a| {
             a.insert(guild);

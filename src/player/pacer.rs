@@ -96,7 +96,8 @@ impl VoicePacer {
         let mut budget = lane.budget.lock().await;
         let waited = Instant::now();
         loop {
-            match budget.try_send(Instant::now(), op) {
+            // tokio's clock (the same one `sleep_until` uses; paused in tests).
+            match budget.try_send(tokio::time::Instant::now().into_std(), op) {
                 Ok(()) => break,
                 Err(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
             }

@@ -272,8 +272,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) {
         }
     }
     shared.hub.update(|st| {
-        let shard = link.shard.unwrap_or(0);
-        let (_, conn) = st.gateway.link_mut(shard);
+        let (_, conn) = st.gateway.link_mut(link.shard.unwrap_or(0));
         if conn.as_ref().is_some_and(|(id, _)| *id == conn_id) {
             *conn = None;
         }
@@ -383,8 +382,8 @@ fn identify(
         .and_then(Value::as_array)
         .and_then(|a| Some([a.first()?.as_u64()? as u32, a.get(1)?.as_u64()? as u32]))
         .unwrap_or([0, 1]);
-    let [shard, shard_count] = shard_pair;
-    if shard_count == 0 || shard >= shard_count {
+    let [shard_id, shard_count] = shard_pair;
+    if shard_count == 0 || shard_id >= shard_count {
         st.violation(format!("IDENTIFY with shard {shard_pair:?}"));
         return Some((close_codes::INVALID_SHARD, "Invalid shard.".into()));
     }
@@ -411,10 +410,10 @@ fn identify(
     }
     bucket.push_back(now);
     link.authenticated = true;
-    link.bind(st, shard);
+    link.bind(st, shard_id);
     st.gateway.identifies += 1;
     let session_id = new_session_id();
-    let (session, conn) = st.gateway.link_mut(shard);
+    let (session, conn) = st.gateway.link_mut(shard_id);
     *session = Some(Session {
         id: session_id.clone(),
         seq: 0,
@@ -425,14 +424,15 @@ fn identify(
     *conn = Some((link.id, tx.clone()));
     // A new session starts outside voice: Discord drops the old session's voice states (of this shard's guilds).
     let gw = &mut st.gateway;
-    let of_shard = |g: u64| u32::try_from((g >> 22) % u64::from(shard_count)).unwrap_or(0) == shard;
+    let of_shard =
+        |g: u64| u32::try_from((g >> 22) % u64::from(shard_count)).unwrap_or(0) == shard_id;
     gw.bot_voice.retain(|g, _| !of_shard(*g));
     gw.voice_tokens.retain(|g, _| !of_shard(*g));
     let mut ready = fixtures::ready(&st.world, &session_id, &shared.gateway_url, shard_pair);
     if let Some(list) = ready.get_mut("guilds").and_then(Value::as_array_mut) {
         list.retain(|g| g.get("id").and_then(snowflake_of).is_some_and(of_shard));
     }
-    dispatch_on(st, shard, "READY", ready);
+    dispatch_on(st, shard_id, "READY", ready);
     st.gateway.ready_sent += 1;
     let guilds: Vec<Value> = st
         .world
@@ -442,7 +442,7 @@ fn identify(
         .map(|g| fixtures::guild_create(g, &st.world, None))
         .collect();
     for g in guilds {
-        dispatch_on(st, shard, "GUILD_CREATE", g);
+        dispatch_on(st, shard_id, "GUILD_CREATE", g);
     }
     None
 }
@@ -488,16 +488,16 @@ fn resume(
     None
 }
 
-fn bot_voice_state_update(st: &mut State, shared: &Shared, shard: u32, d: &Value) {
+fn bot_voice_state_update(st: &mut State, shared: &Shared, shard_id: u32, d: &Value) {
     st.gateway.voice_state_updates.push(d.clone());
     let Some(guild_id) = d.get("guild_id").and_then(snowflake_of) else {
         st.violation(format!("op 4 without a guild_id: {d}"));
         return;
     };
     let expected = st.gateway.shard_of(guild_id);
-    if expected != shard {
+    if expected != shard_id {
         st.violation(format!(
-            "op 4 for guild {guild_id} on shard {shard}: Discord takes it only on the guild's shard {expected}"
+            "op 4 for guild {guild_id} on shard {shard_id}: Discord takes it only on the guild's shard {expected}"
         ));
         return;
     }
@@ -511,7 +511,7 @@ fn bot_voice_state_update(st: &mut State, shared: &Shared, shard: u32, d: &Value
     let bot_id = st.world.bot.id;
     let session_id = st
         .gateway
-        .shard_session(shard)
+        .shard_session(shard_id)
         .map(|s| s.id.clone())
         .unwrap_or_default();
     if let Some(channel_id) = d.get("channel_id").and_then(snowflake_of) {
