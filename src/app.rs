@@ -186,7 +186,7 @@ pub async fn run(config: &Config, reread: ConfigLoader) -> Result<(), AppError> 
             service.stopping(&format!("saving {playing} sessions"));
             // Keeps every resume entry and leaves voice; the shard manager then flushes the queued leaves.
             playback.shutdown(SHUTDOWN_DEADLINE).await;
-            leave_all(&songbird, SHUTDOWN_DEADLINE).await;
+            leave_all(&songbird, &playback, SHUTDOWN_DEADLINE).await;
             shard_manager.shutdown_all().await;
             tracing::info!(
                 saved = playing,
@@ -405,6 +405,9 @@ fn framework(
                     wizards: Arc::new(WizardSessions::default()),
                     started: parts.started,
                 };
+                if let Some(shard) = ready.shard {
+                    playback.shard_ready(shard.id.0, shard.total);
+                }
                 // Sessions that were playing before a restart or crash come back without a command.
                 tokio::spawn(async move { playback.resume_all().await });
                 {
@@ -421,10 +424,14 @@ fn framework(
 }
 
 /// Leaves every voice channel, bounded by `deadline` (a stuck voice gateway must not block the exit).
-async fn leave_all(songbird: &songbird::Songbird, deadline: Duration) {
+/// Each leave waits for its shard's gateway budget, as the player's do.
+async fn leave_all(songbird: &songbird::Songbird, playback: &Playback, deadline: Duration) {
     let guilds: Vec<_> = songbird.iter().map(|(guild, _)| guild).collect();
     let leave = async {
         for guild in guilds {
+            playback
+                .pace_leave(crate::core::ids::GuildKey(guild.0.get()))
+                .await;
             if let Err(e) = songbird.remove(guild).await {
                 tracing::warn!(guild = guild.0.get(), error = %e, "could not leave voice");
             }

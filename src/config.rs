@@ -207,8 +207,9 @@ pub struct PlaybackConfig {
     /// Audio decoded to pass it. *Defaults to 500ms.*
     #[serde(with = "humantime_serde")]
     pub preflight_decode: Duration,
-    /// At startup, at most one voice join per this interval (Discord rate-limits gateway voice updates).
-    /// *Defaults to 250ms.*
+    /// At most one voice join per this interval on each gateway shard (resumes at start, 24-7 guilds,
+    /// commands), on top of the shard's gateway budget of 110 voice updates per 61 s (Discord closes a
+    /// connection that sends more than 120 events in 60 s). *Defaults to 250ms.*
     #[serde(with = "humantime_serde")]
     pub resume_spacing: Duration,
     /// Tell the channel once the station has been unreachable this long. *Defaults to 10s.*

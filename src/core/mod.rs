@@ -9,6 +9,7 @@ pub mod limits;
 pub mod locale;
 pub mod player;
 pub mod policy;
+pub mod send_budget;
 pub mod station;
 pub mod store;
 pub mod wizard;

@@ -22,6 +22,11 @@ pub async fn handle(
             interaction: serenity::Interaction::Component(component),
         } => on_component(ctx, data, component).await?,
         serenity::FullEvent::GuildCreate { guild, .. } => on_guild_create(data, guild).await,
+        serenity::FullEvent::Ready { data_about_bot } => {
+            if let Some(shard) = data_about_bot.shard {
+                data.playback.shard_ready(shard.id.0, shard.total);
+            }
+        }
         serenity::FullEvent::VoiceStateUpdate { new, .. } => {
             on_voice_state(ctx, data, new).await;
         }
@@ -45,6 +50,7 @@ async fn on_guild_create(data: &Data, guild: &serenity::Guild) {
         };
         data.playback.on_voice_state(event).await;
     }
+    data.playback.guild_available(key);
     data.playback.ensure_always_on(key).await;
 }
 

@@ -20,6 +20,7 @@ use crate::audio::hub::UpstreamState;
 use crate::core::guild::Volume;
 use crate::core::ids::{ChannelKey, GuildKey};
 use crate::core::player::{Effect, Event, Notice, Phase, Session, VoiceLoss};
+use crate::core::send_budget::VoiceOp;
 use crate::core::station::model::StationId;
 use crate::discord::render;
 
@@ -211,6 +212,7 @@ impl GuildTask {
                         reason: "invalid channel".into(),
                     });
                 };
+                self.shared.pacer.acquire(self.guild, VoiceOp::Join).await;
                 self.prepare_call(gid).await;
                 match self.shared.songbird.join(gid, cid).await {
                     Ok(_) => Some(Event::VoiceJoined { channel }),
@@ -234,6 +236,7 @@ impl GuildTask {
                 }
             }
             Effect::Leave => {
+                self.shared.pacer.acquire(self.guild, VoiceOp::Leave).await;
                 if let Err(e) = self.shared.songbird.remove(gid).await {
                     tracing::debug!(guild = %self.guild, error = %e, "leave: not in voice");
                 }
@@ -345,6 +348,8 @@ impl GuildTask {
         let Ok(cid) = channel_id(channel) else {
             return Event::VoiceLost(VoiceLoss::Other("invalid channel".into()));
         };
+        // A fresh join is an op 4 like any other: it waits for the shard's send budget.
+        self.shared.pacer.acquire(self.guild, VoiceOp::Join).await;
         self.prepare_call(gid).await;
         if let Some(call) = self.shared.songbird.get(gid) {
             call.lock()

@@ -9,9 +9,10 @@
 mod guild;
 pub mod input;
 pub mod notice;
+mod pacer;
 mod voice_events;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -28,6 +29,7 @@ use crate::config::PlaybackConfig;
 use crate::core::guild::Volume;
 use crate::core::ids::{ChannelKey, GuildKey, UserKey};
 use crate::core::player::{Event, Timings};
+use crate::core::send_budget::VoiceOp;
 use crate::core::station::model::{Station, StationId};
 use crate::core::station::reload::StationLibrary;
 use crate::core::store::Store;
@@ -37,6 +39,10 @@ pub use notice::{Keyed, error_key, notice_key, render_notice};
 
 /// How many similar stations a failed play suggests.
 const SIMILAR: usize = 3;
+/// How long a shard's resume waits for its guilds' `GUILD_CREATE` (their voice states order the resume).
+const GUILDS_AVAILABLE_WAIT: Duration = Duration::from_secs(10);
+/// How long the resume waits for a guild's join to queue on its shard before it resumes the next guild.
+const JOIN_QUEUED_WAIT: Duration = Duration::from_secs(2);
 
 /// What `/radio play` asks for (after the policy check).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +173,10 @@ pub(crate) struct Shared {
     /// Humans in voice per guild (user → channel), from forwarded voice states.
     voice: Mutex<HashMap<GuildKey, HashMap<UserKey, ChannelKey>>>,
     closing: std::sync::atomic::AtomicBool,
+    /// Every op 4 (join, leave) waits here for its shard's gateway budget.
+    pub(crate) pacer: pacer::VoicePacer,
+    /// Guilds whose `GUILD_CREATE` arrived (their members' voice states are known).
+    available: watch::Sender<HashSet<GuildKey>>,
 }
 
 impl Shared {
@@ -251,6 +261,8 @@ impl Playback {
                 guilds: Mutex::default(),
                 voice: Mutex::default(),
                 closing: std::sync::atomic::AtomicBool::new(false),
+                pacer: pacer::VoicePacer::new(cfg.resume_spacing),
+                available: watch::Sender::new(HashSet::new()),
             }),
         })
     }
@@ -503,7 +515,27 @@ impl Playback {
         }
     }
 
-    /// Rejoins every guild with a resume entry, at most one join per `resume_spacing`.
+    /// A gateway shard received READY (`total`: the shard count it identified with).
+    pub fn shard_ready(&self, shard: u32, total: u32) {
+        self.shared.pacer.shard_ready(shard, total);
+    }
+
+    /// A guild's `GUILD_CREATE` arrived (after its voice states were forwarded).
+    pub fn guild_available(&self, guild: GuildKey) {
+        self.shared.available.send_modify(|a| {
+            a.insert(guild);
+        });
+    }
+
+    /// Waits for a gateway budget slot to leave `guild`'s voice channel outside a session (shutdown's
+    /// clean-up of calls no session owns).
+    pub async fn pace_leave(&self, guild: GuildKey) {
+        self.shared.pacer.acquire(guild, VoiceOp::Leave).await;
+    }
+
+    /// Rejoins every guild with a resume entry. Each shard resumes its own guilds in parallel with the others,
+    /// guilds with listeners in the channel first; the joins are paced by the shard's gateway budget (see
+    /// [`crate::core::send_budget`]).
     pub async fn resume_all(&self) {
         let entries = match self.shared.store.resume_entries() {
             Ok(entries) => entries,
@@ -512,24 +544,62 @@ impl Playback {
                 return;
             }
         };
-        tracing::info!(guilds = entries.len(), "resuming playback");
-        let mut first = true;
+        let shards = self.shared.pacer.shard_count();
+        tracing::info!(guilds = entries.len(), shards, "resuming playback");
+        let mut by_shard: HashMap<u32, Vec<(GuildKey, crate::core::guild::ResumeEntry)>> =
+            HashMap::new();
         for (guild, entry) in entries {
-            if !first {
-                tokio::time::sleep(self.shared.cfg.resume_spacing).await;
-            }
-            first = false;
+            by_shard
+                .entry(self.shared.pacer.shard_of(guild))
+                .or_default()
+                .push((guild, entry));
+        }
+        let lanes: Vec<_> = by_shard
+            .into_iter()
+            .map(|(shard, entries)| {
+                let playback = self.clone();
+                tokio::spawn(async move { playback.resume_shard(shard, entries).await })
+            })
+            .collect();
+        for lane in lanes {
+            let _ = lane.await;
+        }
+    }
+
+    async fn resume_shard(
+        &self,
+        shard: u32,
+        mut entries: Vec<(GuildKey, crate::core::guild::ResumeEntry)>,
+    ) {
+        self.shared.pacer.wait_shard_ready(shard).await;
+        // The listeners are known once the guilds' GUILD_CREATE arrived: wait for them (bounded).
+        let mut available = self.shared.available.subscribe();
+        let all_available = available.wait_for(|a| entries.iter().all(|(g, _)| a.contains(g)));
+        if tokio::time::timeout(GUILDS_AVAILABLE_WAIT, all_available)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                shard,
+                "not every resumed guild arrived in {GUILDS_AVAILABLE_WAIT:?}; resuming anyway"
+            );
+        }
+        // Listeners first (most first); otherwise the store's order. Stable, so ties keep it.
+        entries.sort_by_cached_key(|(guild, entry)| {
+            std::cmp::Reverse(self.shared.humans_in(*guild, entry.voice_channel).len())
+        });
+        let mut asked = self.shared.pacer.asked(shard);
+        for (guild, entry) in entries {
             if self.shared.station(&entry.station).is_none() {
                 tracing::warn!(%guild, station = %entry.station, "resume: station no longer in the catalog");
                 let _ = self.shared.store.remove_resume(guild);
                 continue;
             }
-            match self.handle(guild) {
-                Ok(tx) => {
-                    let _ = tx.send(Command::Event(Event::Resume(entry))).await;
-                }
-                Err(_) => return,
-            }
+            let Ok(tx) = self.handle(guild) else { return };
+            asked.borrow_and_update();
+            let _ = tx.send(Command::Event(Event::Resume(entry))).await;
+            // The shard's queue is FIFO: let this guild's join queue before the next guild's (keeps the order).
+            let _ = tokio::time::timeout(JOIN_QUEUED_WAIT, asked.changed()).await;
         }
     }
 

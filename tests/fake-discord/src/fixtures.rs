@@ -299,10 +299,17 @@ pub fn gateway(url: &str) -> Value {
 }
 
 pub fn gateway_bot(url: &str) -> Value {
+    gateway_bot_sharded(url, 1, 1)
+}
+
+/// `GET /gateway/bot` recommending `shards` shards, `max_concurrency` identifies per 5 s.
+pub fn gateway_bot_sharded(url: &str, shards: u32, max_concurrency: u32) -> Value {
     json!({
         "url": url,
-        "shards": 1,
-        "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1},
+        "shards": shards,
+        "session_start_limit": {
+            "total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": max_concurrency,
+        },
     })
 }
 

@@ -67,6 +67,8 @@ pub use scenario::{
     Choice, GatewayHandle, GatewayStats, GuildHandle, Heard, Interaction, MemberHandle, Message,
     Modal, RestHandle, VoiceHandle, VoiceStats,
 };
+pub use scenario::{SentOps, ShardStats};
+pub use state::SentOp;
 pub use state::{Callback, FaultKind, MessageRecord, RecordedRequest, message_flags};
 pub use voice_trouble::VoiceAttempt;
 pub use world::{
@@ -98,6 +100,7 @@ pub struct Builder {
     heartbeat_interval: Duration,
     interaction_deadline: Duration,
     dave: bool,
+    gateway_limits: state::GatewayLimits,
 }
 
 impl Builder {
@@ -132,6 +135,32 @@ impl Builder {
         self
     }
 
+    /// The shard count `/gateway/bot` recommends and the gateway routes guilds by (default 1). Each shard is its
+    /// own connection and session; a guild's events go to shard `(guild_id >> 22) % shards`, as on Discord, so a
+    /// sharded world needs guild ids that differ in their upper bits (e.g. `n << 22`).
+    #[must_use]
+    pub fn shards(mut self, shards: u32) -> Self {
+        self.gateway_limits.shards = shards.max(1);
+        self
+    }
+
+    /// `session_start_limit.max_concurrency` (default 1): identifies allowed per 5 s; more are answered with
+    /// op 9 and recorded as violations.
+    #[must_use]
+    pub fn max_concurrency(mut self, max_concurrency: u32) -> Self {
+        self.gateway_limits.max_concurrency = max_concurrency.max(1);
+        self
+    }
+
+    /// The per-connection send budget (default Discord's: 120 events per 60 s); the event over it closes the
+    /// connection with 4008 and is a violation.
+    #[must_use]
+    pub fn gateway_send_limit(mut self, events: u32, window: Duration) -> Self {
+        self.gateway_limits.send_limit = events;
+        self.gateway_limits.send_window = window;
+        self
+    }
+
     pub async fn start(self) -> Result<FakeDiscord> {
         let bind = |what: &'static str| {
             move |e: std::io::Error| Error::Setup(format!("binding the {what} on 127.0.0.1: {e}"))
@@ -163,7 +192,10 @@ impl Builder {
         let voice_moved_port = port(voice_moved.local_addr())?;
         let tls = tls::make()?;
         let hub = Hub::new(self.world);
-        hub.update(|st| st.interaction_deadline = self.interaction_deadline);
+        hub.update(|st| {
+            st.interaction_deadline = self.interaction_deadline;
+            st.gateway.limits = self.gateway_limits.clone();
+        });
         let shared = Arc::new(Shared {
             hub,
             gateway_url: format!("ws://127.0.0.1:{gateway_port}"),
@@ -219,6 +251,7 @@ impl FakeDiscord {
             heartbeat_interval: Duration::from_millis(41_250),
             interaction_deadline: Duration::from_secs(3),
             dave: true,
+            gateway_limits: state::GatewayLimits::default(),
         }
     }
 

@@ -451,7 +451,11 @@ fn route(
         ("GET", ["gateway"]) => Answer::ok(&r("/gateway"), fixtures::gateway(&shared.gateway_url)),
         ("GET", ["gateway", "bot"]) => Answer::ok(
             &r("/gateway/bot"),
-            fixtures::gateway_bot(&shared.gateway_url),
+            fixtures::gateway_bot_sharded(
+                &shared.gateway_url,
+                st.gateway.limits.shards,
+                st.gateway.limits.max_concurrency,
+            ),
         ),
         ("GET", ["users", "@me"]) => {
             Answer::ok(&r("/users/@me"), fixtures::current_user(&st.world))

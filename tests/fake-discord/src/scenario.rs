@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::fixtures::{self, InteractionFields};
 use crate::gateway;
 use crate::state::{
-    Callback, Fault, FaultKind, InteractionRecord, MessageRecord, Outbound, RecordedRequest, State,
+    Callback, Fault, FaultKind, InteractionRecord, MessageRecord, Outbound, RecordedRequest,
+    SentOp, State,
 };
 use crate::world::{VoiceState, permissions};
 use crate::{FakeDiscord, audio};
@@ -46,7 +47,7 @@ async fn dispatch_when_identified(
         .wait(
             format!("a gateway session to deliver {what}"),
             SESSION_TIMEOUT,
-            |st| st.gateway.session.as_ref().map(|_| ()),
+            |st| st.gateway.all_shards_identified().then_some(()),
         )
         .await?;
     d.shared.hub.update(|st| {
@@ -463,7 +464,7 @@ impl<'a> MemberHandle<'a> {
             .wait(
                 format!("a gateway session to deliver {what}"),
                 SESSION_TIMEOUT,
-                |st| st.gateway.session.as_ref().map(|_| ()),
+                |st| st.gateway.all_shards_identified().then_some(()),
             )
             .await?;
         let id = d.shared.hub.update(|st| -> Result<u64> {
@@ -1375,6 +1376,60 @@ pub struct GatewayStats {
     pub presence_updates: Vec<Value>,
 }
 
+/// The events the bot sent on one shard, oldest first (every connection of the shard).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SentOps(pub Vec<SentOp>);
+
+impl SentOps {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many events had opcode `op` (1 heartbeat, 2 identify, 3 presence, 4 voice state, 6 resume).
+    pub fn count(&self, op: u8) -> usize {
+        self.0.iter().filter(|s| s.op == op).count()
+    }
+
+    /// The most events sent within any `window` (e.g. 60 s: Discord's budget is 120 per connection).
+    pub fn densest_window(&self, window: Duration) -> usize {
+        let mut start = 0;
+        let mut best = 0;
+        for (end, op) in self.0.iter().enumerate() {
+            while self
+                .0
+                .get(start)
+                .is_some_and(|first| op.at.duration_since(first.at) >= window)
+            {
+                start += 1;
+            }
+            best = best.max(end + 1 - start);
+        }
+        best
+    }
+
+    /// The time from the first to the last event.
+    pub fn span(&self) -> Duration {
+        match (self.0.first(), self.0.last()) {
+            (Some(a), Some(b)) => b.at.duration_since(a.at),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// One shard as the fake sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardStats {
+    pub shard: u32,
+    pub identified: bool,
+    pub connected: bool,
+    /// Events the bot sent on this shard (all its connections).
+    pub events: usize,
+}
+
 /// Control of the main gateway connection.
 #[derive(Debug, Clone, Copy)]
 pub struct GatewayHandle<'a> {
@@ -1398,6 +1453,56 @@ impl<'a> GatewayHandle<'a> {
             closes: st.gateway.closes.clone(),
             voice_state_updates: st.gateway.voice_state_updates.clone(),
             presence_updates: st.gateway.presence_updates.clone(),
+        })
+    }
+
+    /// Every event the bot sent on `shard` (heartbeats, identifies, voice state updates…) with its arrival time.
+    pub fn sent_ops(&self, shard: u32) -> SentOps {
+        self.d
+            .shared
+            .hub
+            .read(|st| SentOps(st.gateway.sent_ops.get(&shard).cloned().unwrap_or_default()))
+    }
+
+    /// Every shard of the shard count the bot identified with (or the configured one).
+    pub fn shards(&self) -> Vec<ShardStats> {
+        self.d.shared.hub.read(|st| {
+            (0..st.gateway.shard_count())
+                .map(|shard| ShardStats {
+                    shard,
+                    identified: st.gateway.shard_session(shard).is_some(),
+                    connected: st.gateway.shard_conn(shard).is_some(),
+                    events: st.gateway.sent_ops.get(&shard).map_or(0, Vec::len),
+                })
+                .collect()
+        })
+    }
+
+    /// Identifies refused with op 9 for exceeding `max_concurrency` per 5 s.
+    pub fn identify_refusals(&self) -> u32 {
+        self.d.shared.hub.read(|st| st.gateway.identify_refusals)
+    }
+
+    /// The shard a guild's events go to: `(guild_id >> 22) % shard_count`.
+    pub fn shard_of(&self, guild_id: u64) -> u32 {
+        self.d.shared.hub.read(|st| st.gateway.shard_of(guild_id))
+    }
+
+    /// Waits until every shard has identified.
+    pub async fn wait_all_shards(&self, timeout: Duration) -> Result<()> {
+        self.d
+            .shared
+            .hub
+            .wait("every shard to identify", timeout, |st| {
+                st.gateway.all_shards_identified().then_some(())
+            })
+            .await
+    }
+
+    /// Closes `shard`'s connection with `code`.
+    pub fn disconnect_shard(&self, shard: u32, code: u16) -> bool {
+        self.d.shared.hub.update(|st| {
+            gateway::control_shard(st, shard, Outbound::Close(code, "fake disconnect".into()))
         })
     }
 

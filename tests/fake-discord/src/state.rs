@@ -161,11 +161,66 @@ pub(crate) struct Session {
     pub sent: Vec<(u64, String)>,
 }
 
+/// A gateway connection: its id and the channel to its task.
+pub(crate) type Conn = (u64, mpsc::UnboundedSender<Outbound>);
+
+/// One shard beyond shard 0: its session and the connection carrying it (shard 0's are
+/// [`GatewayState::session`] and [`GatewayState::conn`], so single-shard code reads as before).
+#[derive(Debug, Default)]
+pub(crate) struct ShardLink {
+    pub session: Option<Session>,
+    pub conn: Option<Conn>,
+}
+
+/// One event the bot sent on the main gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentOp {
+    pub at: Instant,
+    pub op: u8,
+    /// The fake's connection number (1 for the first connection of the run).
+    pub connection: u64,
+}
+
+/// The gateway's limits, as `/gateway/bot` announces them and as the gateway enforces them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GatewayLimits {
+    /// `/gateway/bot`'s `shards`: the shard count the fake routes guilds by.
+    pub shards: u32,
+    /// `session_start_limit.max_concurrency`: identifies allowed per [`IDENTIFY_WINDOW`].
+    pub max_concurrency: u32,
+    /// Events a client may send per connection in `send_window` (Discord: 120 per 60 s) before a 4008 close.
+    pub send_limit: u32,
+    pub send_window: Duration,
+}
+
+/// Discord's identify bucket: `max_concurrency` identifies per 5 s.
+pub(crate) const IDENTIFY_WINDOW: Duration = Duration::from_secs(5);
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        Self {
+            shards: 1,
+            max_concurrency: 1,
+            send_limit: 120,
+            send_window: Duration::from_secs(60),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct GatewayState {
     pub session: Option<Session>,
     /// The connection that identified or resumed the current session.
     pub conn: Option<(u64, mpsc::UnboundedSender<Outbound>)>,
+    /// Shards 1.. (shard 0 is `session`/`conn`).
+    pub other_shards: BTreeMap<u32, ShardLink>,
+    pub limits: GatewayLimits,
+    /// Every event the bot sent, per shard, in arrival order.
+    pub sent_ops: BTreeMap<u32, Vec<SentOp>>,
+    /// When recent identifies arrived (for `max_concurrency`).
+    pub identify_times: VecDeque<Instant>,
+    /// Identifies answered with op 9 for exceeding `max_concurrency`.
+    pub identify_refusals: u32,
     pub connections: u32,
     pub identifies: u32,
     pub resumes: u32,
@@ -180,6 +235,52 @@ pub(crate) struct GatewayState {
     pub bot_voice: BTreeMap<u64, MemberVoice>,
     /// Voice server allocations handed out with VOICE_SERVER_UPDATE: guild → token.
     pub voice_tokens: BTreeMap<u64, String>,
+}
+
+impl GatewayState {
+    /// A shard's session and connection.
+    pub fn link_mut(&mut self, shard: u32) -> (&mut Option<Session>, &mut Option<Conn>) {
+        if shard == 0 {
+            (&mut self.session, &mut self.conn)
+        } else {
+            let link = self.other_shards.entry(shard).or_default();
+            (&mut link.session, &mut link.conn)
+        }
+    }
+
+    pub fn shard_session(&self, shard: u32) -> Option<&Session> {
+        if shard == 0 {
+            self.session.as_ref()
+        } else {
+            self.other_shards.get(&shard)?.session.as_ref()
+        }
+    }
+
+    pub fn shard_conn(&self, shard: u32) -> Option<&Conn> {
+        if shard == 0 {
+            self.conn.as_ref()
+        } else {
+            self.other_shards.get(&shard)?.conn.as_ref()
+        }
+    }
+
+    /// The shard count guilds are routed by: the one the bot identified with, else the configured one.
+    pub fn shard_count(&self) -> u32 {
+        self.session
+            .as_ref()
+            .map_or(self.limits.shards, |s| s.shard[1])
+            .max(1)
+    }
+
+    /// The shard Discord delivers a guild's events on: `(guild_id >> 22) % shard_count`.
+    pub fn shard_of(&self, guild_id: u64) -> u32 {
+        u32::try_from((guild_id >> 22) % u64::from(self.shard_count())).unwrap_or(0)
+    }
+
+    /// Whether every shard has a session (with one shard: whether the bot identified).
+    pub fn all_shards_identified(&self) -> bool {
+        (0..self.shard_count()).all(|s| self.shard_session(s).is_some())
+    }
 }
 
 /// One voice connection (voice websocket + its UDP media session) of the bot in one guild.
