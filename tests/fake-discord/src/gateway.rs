@@ -701,7 +701,7 @@ mod tests {
         std::iter::from_fn(|| rx.try_recv().ok())
             .filter_map(|o| match o {
                 Outbound::Text(t) => serde_json::from_str(&t).ok(),
-                Outbound::Close(..) => None,
+                Outbound::Close(..) | Outbound::Binary(_) => None,
             })
             .collect()
     }
@@ -718,7 +718,7 @@ mod tests {
         st: &mut State,
         shared: &Shared,
         id: u64,
-        shard: [u32; 2],
+        shard_pair: [u32; 2],
     ) -> (Link, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut link = new_link(id);
@@ -728,9 +728,9 @@ mod tests {
             shared,
             &mut link,
             &tx,
-            &json!({"token": token, "intents": intents::GUILDS | intents::GUILD_VOICE_STATES, "shard": shard}),
+            &json!({"token": token, "intents": intents::GUILDS | intents::GUILD_VOICE_STATES, "shard": shard_pair}),
         );
-        assert!(close.is_none(), "identify of {shard:?} closed: {close:?}");
+        assert!(close.is_none(), "identify of {shard_pair:?} closed: {close:?}");
         (link, rx)
     }
 
@@ -739,8 +739,10 @@ mod tests {
             hub: crate::state::Hub::new(World::empty()),
             gateway_url: "ws://127.0.0.1:1".into(),
             voice_endpoint: "localhost:1".into(),
+            voice_endpoint_moved: "localhost:2".into(),
             udp_port: 1,
             heartbeat_interval_ms: 41_250,
+            dave: true,
         }
     }
 

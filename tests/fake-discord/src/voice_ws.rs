@@ -358,6 +358,7 @@ mod tests {
             hub: Hub::new(World::default()),
             gateway_url: String::new(),
             voice_endpoint: String::new(),
+            voice_endpoint_moved: String::new(),
             udp_port: 9,
             heartbeat_interval_ms: 41_250,
             dave,

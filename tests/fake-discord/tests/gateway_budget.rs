@@ -201,10 +201,10 @@ async fn each_shard_is_a_session_with_its_own_guilds_and_gateway_bot_says_how_ma
     assert_eq!(vsu["t"], "VOICE_STATE_UPDATE");
     assert_eq!(d.gateway().sent_ops(1).count(4), 1);
     assert_eq!(d.gateway().sent_ops(0).count(4), 0);
-    let shards = d.gateway().shards();
+    let every_shard = d.gateway().shards();
     assert!(
-        shards.iter().all(|s| s.identified && s.connected),
-        "{shards:?}"
+        every_shard.iter().all(|s| s.identified && s.connected),
+        "{every_shard:?}"
     );
     // The same update on the wrong shard is not Discord's protocol.
     send(&mut s0, &json!({"op": 4, "d": {"guild_id": odd, "channel_id": null, "self_mute": false, "self_deaf": false}})).await;
