@@ -187,6 +187,9 @@ struct Target {
     volume: Volume,
     since: SystemTime,
     title: Option<String>,
+    /// Continued from a resume entry or 24-7 mode: nobody waits for an answer, so a failed join is retried
+    /// (with the rejoin backoff) instead of ending the session.
+    unattended: bool,
 }
 
 /// One guild's session state.
@@ -204,6 +207,8 @@ pub struct Session {
     rejoins: u32,
     /// When the voice connection last came up (join or restore).
     link_up_since: Option<Instant>,
+    /// `Joining` an unattended target whose join failed: when the armed rejoin timer joins again.
+    join_retry: Option<Instant>,
     always_on: bool,
     idle_timeout: Duration,
     announce: bool,
@@ -222,6 +227,7 @@ impl Session {
             link: Link::Up,
             rejoins: 0,
             link_up_since: None,
+            join_retry: None,
             always_on: settings.always_on,
             idle_timeout: settings.idle_timeout,
             announce: settings.announce_now_playing,
@@ -330,6 +336,9 @@ impl Session {
         if self.rejoins > MAX_REJOINS {
             return Err(SessionError("more rejoins than the limit"));
         }
+        if self.join_retry.is_some() && self.phase != Phase::Joining {
+            return Err(SessionError("a join retry armed outside Joining"));
+        }
         Ok(())
     }
 
@@ -356,6 +365,7 @@ impl Session {
                     volume,
                     since,
                     title: None,
+                    unattended: false,
                 };
                 self.play(target, &mut fx);
             }
@@ -369,6 +379,7 @@ impl Session {
                         volume: entry.volume,
                         since: entry.since,
                         title: entry.title,
+                        unattended: true,
                     };
                     self.play(target, &mut fx);
                 }
@@ -381,7 +392,22 @@ impl Session {
             }
             Event::VoiceJoined { channel } => self.joined(channel, now, &mut fx),
             Event::VoiceJoinFailed { reason } => {
-                if self.phase == Phase::Joining {
+                let unattended = self.target.as_ref().is_some_and(|t| t.unattended);
+                let delay = rejoin_delay(&VoiceLoss::Other(reason.clone()), self.rejoins);
+                if self.join_retry.is_some() {
+                    // Stale: no join is in flight while a retry is armed.
+                } else if self.phase == Phase::Joining
+                    && unattended
+                    && self.rejoins < MAX_REJOINS
+                    && let Some(delay) = delay
+                {
+                    // A resume after a restart has nobody to tell: a voice server that timed out once
+                    // must not lose the guild its station. Retry with the rejoin backoff, keep the entry.
+                    self.rejoins += 1;
+                    let at = crate::core::saturating_deadline(now, delay);
+                    self.join_retry = Some(at);
+                    fx.push(Effect::ArmRejoinTimer(at));
+                } else if self.phase == Phase::Joining {
                     let channel = self.channel().unwrap_or(ChannelKey(0));
                     // The gateway may have half-joined; leaving is idempotent.
                     self.end(&mut fx, true, false);
@@ -430,7 +456,14 @@ impl Session {
                 }
             }
             Event::RejoinTimerFired => {
-                if self.phase == Phase::Playing
+                if self.phase == Phase::Joining
+                    && let Some(at) = self.join_retry
+                    && at <= now
+                    && let Some(channel) = self.channel()
+                {
+                    self.join_retry = None;
+                    fx.push(Effect::Join(channel));
+                } else if self.phase == Phase::Playing
                     && let Link::Down {
                         loss,
                         next: Some(at),
@@ -565,8 +598,13 @@ impl Session {
             }
             Phase::Joining => {
                 let moved = self.channel() != Some(target.channel);
-                if moved {
+                // A member asking now does not wait out an unattended join's retry backoff.
+                let retry_pending = self.join_retry.take().is_some();
+                if moved || retry_pending {
                     fx.push(Effect::Join(target.channel));
+                }
+                if retry_pending {
+                    self.rejoins = 0;
                 }
                 self.target = Some(target);
             }
@@ -600,6 +638,7 @@ impl Session {
         self.attached = true;
         self.link = Link::Up;
         self.rejoins = 0;
+        self.join_retry = None;
         self.link_up_since = Some(now);
         fx.push(Effect::Attach {
             station: station.clone(),
@@ -631,6 +670,7 @@ impl Session {
         self.link = Link::Up;
         self.rejoins = 0;
         self.link_up_since = None;
+        self.join_retry = None;
         self.phase = Phase::Idle;
     }
 
@@ -906,6 +946,89 @@ mod tests {
         let (s, fx) = s.handle(Event::VoiceJoined { channel: CH }, now);
         assert_eq!(fx, vec![Effect::Leave]);
         assert_eq!(s.phase(), Phase::Idle);
+    }
+
+    fn failed() -> Event {
+        Event::VoiceJoinFailed {
+            reason: "connection timed out".into(),
+        }
+    }
+
+    /// Regression: 6 of 500 guilds stayed silent after a restart because one voice connect timed out under
+    /// load; a failed resume join ended the session and cleared the entry, so even the next restart forgot it.
+    #[test]
+    fn a_resumed_join_that_fails_is_retried_with_backoff_and_keeps_its_entry() {
+        let now = Instant::now();
+        let (s, fx) = run(
+            fresh(),
+            vec![Event::Resume(entry("a", None)), failed()],
+            now,
+        );
+        assert_eq!(s.phase(), Phase::Joining);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Join(CH),
+                Effect::ArmRejoinTimer(now + Duration::from_secs(1))
+            ]
+        );
+        // Early or stale timers do nothing; the due one joins again, and that join plays.
+        let (s, fx) = s.handle(Event::RejoinTimerFired, now);
+        assert!(fx.is_empty(), "{fx:?}");
+        let at = now + Duration::from_secs(1);
+        let (s, fx) = run(s, vec![Event::RejoinTimerFired], at);
+        assert_eq!(fx, vec![Effect::Join(CH)]);
+        let (s, fx) = run(s, vec![Event::VoiceJoined { channel: CH }], at);
+        assert_eq!(s.phase(), Phase::Playing);
+        assert!(
+            fx.iter().any(|e| matches!(e, Effect::Attach { .. })),
+            "{fx:?}"
+        );
+        assert!(!fx.contains(&Effect::ClearResume));
+        assert_eq!(s.rejoins(), 0);
+    }
+
+    #[test]
+    fn a_resumed_join_gives_up_after_the_rejoin_limit_and_says_so() {
+        let mut now = Instant::now();
+        let (mut s, _) = run(fresh(), vec![Event::Resume(entry("a", None))], now);
+        let mut waits = Vec::new();
+        for _ in 0..MAX_REJOINS {
+            let (next, fx) = run(s, vec![failed()], now);
+            let Some(Effect::ArmRejoinTimer(at)) = fx.last().cloned() else {
+                panic!("no retry armed: {fx:?}");
+            };
+            waits.push(at - now);
+            now = at;
+            let (next, fx) = run(next, vec![Event::RejoinTimerFired], now);
+            assert_eq!(fx, vec![Effect::Join(CH)]);
+            s = next;
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16].map(Duration::from_secs));
+        let (s, fx) = run(s, vec![failed()], now);
+        assert_eq!(s.phase(), Phase::Idle);
+        assert!(fx.contains(&Effect::ClearResume), "{fx:?}");
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::Announce(Notice::JoinFailed { .. }))),
+            "{fx:?}"
+        );
+    }
+
+    #[test]
+    fn a_member_playing_while_a_resume_retry_waits_joins_at_once() {
+        let now = Instant::now();
+        let (s, _) = run(
+            fresh(),
+            vec![Event::Resume(entry("a", None)), failed()],
+            now,
+        );
+        let (s, fx) = run(s, vec![play("b", CH)], now);
+        assert_eq!(fx, vec![Effect::Join(CH)]);
+        // Asked for by a member, the next failure is theirs to hear about: no more silent retries.
+        let (s, fx) = run(s, vec![failed()], now);
+        assert_eq!(s.phase(), Phase::Idle);
+        assert!(fx.contains(&Effect::ClearResume), "{fx:?}");
     }
 
     #[test]
