@@ -730,7 +730,10 @@ mod tests {
             &tx,
             &json!({"token": token, "intents": intents::GUILDS | intents::GUILD_VOICE_STATES, "shard": shard_pair}),
         );
-        assert!(close.is_none(), "identify of {shard_pair:?} closed: {close:?}");
+        assert!(
+            close.is_none(),
+            "identify of {shard_pair:?} closed: {close:?}"
+        );
         (link, rx)
     }
 
