@@ -412,12 +412,10 @@ fn an_unknown_id_is_an_error_with_did_you_mean() {
     );
 }
 
-/// Regression: random bytes served as `audio/mpeg` were reported as "end of stream".
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_bytes_labelled_as_mp3_say_no_mp3_frame_was_found() {
-    let mut rng = fastrand::Rng::with_seed(17);
-    let noise: Vec<u8> = (0..200_000).map(|_| rng.u8(..)).collect();
-    let addr = serve(vec![("/live", Answer::Body("audio/mpeg", Arc::new(noise)))]).await;
+/// Serves `body` as `content_type` and checks it as station `id` would be (5 s, 1 s of decoding): the
+/// check must fail, and this is its reason.
+async fn failed_check_of(id: &str, content_type: &'static str, body: Vec<u8>) -> String {
+    let addr = serve(vec![("/live", Answer::Body(content_type, Arc::new(body)))]).await;
     let client = client_resolving_public_name(addr);
     let budget = PreflightBudget {
         timeout: Duration::from_secs(5),
@@ -425,13 +423,21 @@ async fn random_bytes_labelled_as_mp3_say_no_mp3_frame_was_found() {
         allow_private_targets: false,
     };
     let target = Target {
-        station: Some("noise".into()),
+        station: Some(id.into()),
         name: None,
         urls: vec![Url::parse(&format!("http://{addr}/live")).expect("url")],
     };
     let report = preflight(&client, &target, budget).await;
-    assert!(!report.ok);
-    let reason = report.reason.unwrap_or_default();
+    assert!(!report.ok, "{id}: the check passed");
+    report.reason.unwrap_or_default()
+}
+
+/// Regression: random bytes served as `audio/mpeg` were reported as "end of stream".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bytes_labelled_as_mp3_say_no_mp3_frame_was_found() {
+    let mut rng = fastrand::Rng::with_seed(17);
+    let noise: Vec<u8> = (0..200_000).map(|_| rng.u8(..)).collect();
+    let reason = failed_check_of("noise", "audio/mpeg", noise).await;
     assert!(
         reason.contains("ended before any MP3 audio frame was found"),
         "{reason}"
@@ -448,21 +454,7 @@ async fn adts_frames_that_panic_symphonias_aac_decoder_are_reported_as_malformed
         "/tests/fixtures/audio/malformed/adts-symphonia-ics-index-panic.aac"
     ))
     .expect("fixture");
-    let addr = serve(vec![("/live", Answer::Body("audio/aac", Arc::new(bytes)))]).await;
-    let client = client_resolving_public_name(addr);
-    let budget = PreflightBudget {
-        timeout: Duration::from_secs(5),
-        decode: Duration::from_secs(1),
-        allow_private_targets: false,
-    };
-    let target = Target {
-        station: Some("malformed".into()),
-        name: None,
-        urls: vec![Url::parse(&format!("http://{addr}/live")).expect("url")],
-    };
-    let report = preflight(&client, &target, budget).await;
-    assert!(!report.ok);
-    let reason = report.reason.unwrap_or_default();
+    let reason = failed_check_of("malformed", "audio/aac", bytes).await;
     assert!(
         reason.contains("the audio decoder failed on malformed data")
             && reason.contains("index out of bounds"),
